@@ -1,0 +1,288 @@
+"""Load one source table for one dump date: landing files in, raw Parquet + quarantine + file ledger out.
+
+The three outputs of a partition are written aside and swapped in only when everything succeeded, so a
+failed load leaves the previous partition exactly as it was, and a rerun replaces it exactly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from orchestration.ingest.contracts import LOAD_METADATA_COLUMNS, TableContract
+from orchestration.ingest.decoding import DecodedFile, decode_to_utf8, file_sha256
+from orchestration.ingest.errors import HeaderMismatchError, IngestError, MissingFileError
+from orchestration.ingest.parsing import SQL_TYPES, parse_lines_sql, quote_identifier, sql_literal, split_fields_sql, unquote_sql
+from orchestration.settings import DataPaths
+
+DATA_FILE = "data.parquet"
+QUARANTINE_FILE = "quarantine.parquet"
+LEDGER_FILE = "files.parquet"
+
+
+@dataclass
+class FileReport:
+    source_file: str  # relative to the landing root, e.g. 2026-11-20/shop/orders_20261119.csv
+    size_bytes: int
+    sha256: str
+    lines_read: int = 0
+    rows_loaded: int = 0
+    lines_quarantined: int = 0
+    duplicate_lines: int = 0
+    duplicate_of: str | None = None  # set when the same bytes were already delivered
+
+
+@dataclass
+class LoadReport:
+    source: str
+    table: str
+    dump_date: str
+    files: list[FileReport] = field(default_factory=list)
+    seconds: float = 0.0
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def lines_read(self) -> int:
+        return sum(f.lines_read for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def lines_quarantined(self) -> int:
+        return sum(f.lines_quarantined for f in self.files)
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(f.size_bytes for f in self.files)
+
+    @property
+    def is_balanced(self) -> bool:
+        return all(f.lines_read == f.rows_loaded + f.lines_quarantined for f in self.files)
+
+
+def landed_files(contract: TableContract, paths: DataPaths, dump_date: str) -> list[Path]:
+    folder = paths.landing / dump_date / contract.source
+    return sorted(p for p in folder.glob(contract.file_glob) if p.is_file())
+
+
+def load_partition(contract: TableContract, dump_date: str, paths: DataPaths, threads: int | None = None) -> LoadReport:
+    """Load every file of ``contract`` in the dump of ``dump_date``. Raises IngestError on unusable input."""
+    started = time.monotonic()
+    date.fromisoformat(dump_date)  # a malformed partition key fails here, naming itself
+    files = landed_files(contract, paths, dump_date)
+    if not files:
+        folder = paths.landing / dump_date / contract.source
+        if contract.required_file:
+            raise MissingFileError(
+                f"{folder}: no file matching '{contract.file_glob}' for {contract.source}.{contract.table} "
+                f"in the dump of {dump_date}. The dump set is incomplete: ask the {contract.source} system to "
+                f"deliver it, then rerun this partition."
+            )
+    report = LoadReport(source=contract.source, table=contract.table, dump_date=dump_date)
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    paths.lake.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix=f".load-{contract.key}-{dump_date}-", dir=paths.lake))
+    try:
+        con = duckdb.connect()
+        if threads:
+            con.execute(f"set threads = {int(threads)}")
+        con.execute(f"create temp table loaded as select * from ({_empty_loaded_sql(contract)})")
+        con.execute(
+            "create temp table quarantined (source_file varchar, line_number bigint, reason varchar, raw_line varchar)"
+        )
+        seen_in_this_dump: dict[str, str] = {}
+        for landed in files:
+            decoded = decode_to_utf8(landed, contract.encoding, work_dir)
+            relative = landed.relative_to(paths.landing).as_posix()
+            file_report = FileReport(source_file=relative, size_bytes=decoded.size_bytes, sha256=decoded.sha256)
+            report.files.append(file_report)
+            file_report.duplicate_of = seen_in_this_dump.get(decoded.sha256) or _earlier_delivery(
+                contract, paths, dump_date, landed, decoded.sha256
+            )
+            seen_in_this_dump.setdefault(decoded.sha256, relative)
+            _load_file(con, contract, decoded, relative, file_report)
+        _accumulate_reasons(con, report)
+        _write_outputs(con, contract, paths, dump_date, report, loaded_at, work_dir)
+        con.close()
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    if not report.is_balanced:  # an invariant, checked again by the asset check
+        raise IngestError(f"{contract.key} {dump_date}: line accounting does not balance: {report.files}")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _load_file(con: duckdb.DuckDBPyConnection, contract: TableContract, decoded: DecodedFile, relative: str,
+               file_report: FileReport) -> None:
+    con.execute("drop table if exists lines")
+    # One VARCHAR column per physical line; the insertion order of the table is the file order, so
+    # rowid + 1 is the line number. The unit separator never occurs in text, so no line is split.
+    con.execute(
+        "create temp table lines as select line from read_csv(?, columns = {'line': 'VARCHAR'}, delim = '\x1f', "
+        "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false)",
+        [str(decoded.readable_path)],
+    )
+    total_lines = con.execute("select count(*) from lines").fetchone()[0]
+    first_data_rowid = 0
+    if contract.format == "csv":
+        if total_lines == 0:
+            raise HeaderMismatchError(
+                f"{decoded.landed_path}: the file is empty; a {contract.source}.{contract.table} file starts with "
+                f"the header line {contract.delimiter.join(contract.column_names)!r}. Ask the source to re-deliver it."
+            )
+        _check_header(con, contract, decoded)
+        first_data_rowid = 1
+    file_report.lines_read = total_lines - first_data_rowid
+
+    if file_report.duplicate_of:
+        con.execute(
+            "insert into quarantined select ?, rowid + 1, ?, line from lines where rowid >= ?",
+            [relative, f"duplicate delivery: identical to {file_report.duplicate_of}, already loaded from there",
+             first_data_rowid],
+        )
+        file_report.lines_quarantined = file_report.lines_read
+        return
+
+    con.execute(f"create or replace temp table parsed as {parse_lines_sql(contract, 'lines', first_data_rowid)}")
+    columns = ", ".join(quote_identifier(c) for c in contract.column_names)
+    con.execute(
+        f"insert into loaded select {columns}, ? as _source_file, line_number as _line_number "
+        "from parsed where reason is null order by line_number",
+        [relative],
+    )
+    con.execute(
+        "insert into quarantined select ?, line_number, reason, line from parsed where reason is not null "
+        "order by line_number",
+        [relative],
+    )
+    counts = con.execute(
+        "select count(*) filter (where reason is null), count(*) filter (where reason is not null), "
+        "count(*) filter (where reason is null) - count(distinct line) filter (where reason is null) from parsed"
+    ).fetchone()
+    file_report.rows_loaded, file_report.lines_quarantined, file_report.duplicate_lines = counts
+    if not decoded.ends_with_newline and file_report.lines_read:
+        last = con.execute("select reason from parsed order by line_number desc limit 1").fetchone()[0]
+        if last is not None:
+            con.execute(
+                "update quarantined set reason = reason || ' (last line has no line break: the file was "
+                "probably cut off)' where source_file = ? and line_number = ?",
+                [relative, total_lines],
+            )
+
+
+def _check_header(con: duckdb.DuckDBPyConnection, contract: TableContract, decoded: DecodedFile) -> None:
+    fields = con.execute(
+        f"select list_transform({split_fields_sql(contract)}, lambda f: {unquote_sql(contract, 'f')}) "
+        "from lines where rowid = 0"
+    ).fetchone()[0] or []
+    found = [f.strip() for f in fields]
+    expected = list(contract.column_names)
+    if found == expected:
+        return
+    missing = [c for c in expected if c not in found]
+    unexpected = [c for c in found if c not in expected]
+    problems = []
+    if missing:
+        problems.append(f"missing columns {missing}")
+    if unexpected:
+        problems.append(f"unexpected columns {unexpected}")
+    if not problems:
+        problems.append(f"columns in a different order: {found}")
+    raise HeaderMismatchError(
+        f"{decoded.landed_path}: the header does not match the {contract.source}.{contract.table} contract: "
+        f"{'; '.join(problems)}. Expected {contract.delimiter!r}-separated: {expected}. Ask the source to export "
+        f"the agreed layout, or update the contract in orchestration/ingest/contracts.py (and the staging model)."
+    )
+
+
+def _earlier_delivery(contract: TableContract, paths: DataPaths, dump_date: str, landed: Path, sha256: str) -> str | None:
+    """The earlier dump's file with the same bytes, if this file is a re-delivery of it."""
+    size = landed.stat().st_size
+    earlier_dumps = sorted(p.name for p in paths.landing.iterdir() if p.is_dir() and p.name < dump_date)
+    for earlier in reversed(earlier_dumps):
+        for candidate in landed_files(contract, paths, earlier):
+            # Comparing sizes first keeps this cheap: only same-sized files are hashed.
+            if candidate.stat().st_size == size and file_sha256(candidate) == sha256:
+                return candidate.relative_to(paths.landing).as_posix()
+    return None
+
+
+def _empty_loaded_sql(contract: TableContract) -> str:
+    typed = ", ".join(
+        f"null::{SQL_TYPES[c.type]} as {quote_identifier(c.name)}" for c in contract.columns
+    )
+    return f"select {typed}, null::varchar as _source_file, null::bigint as _line_number limit 0"
+
+
+def _accumulate_reasons(con: duckdb.DuckDBPyConnection, report: LoadReport) -> None:
+    # Group reasons by their kind (the text before the first quote/colon detail) so metadata stays short.
+    rows = con.execute(
+        "select regexp_replace(reason, '''(?:[^'']|'''')*''', '''…''', 'g') as kind, count(*) from quarantined group by 1 order by 2 desc, 1"
+    ).fetchall()
+    report.quarantine_reasons = {kind: count for kind, count in rows}
+
+
+def _write_outputs(con: duckdb.DuckDBPyConnection, contract: TableContract, paths: DataPaths, dump_date: str,
+                   report: LoadReport, loaded_at: datetime, work_dir: Path) -> None:
+    staged = work_dir / "out"
+    targets = {
+        "raw": paths.raw_partition(contract.source, contract.table, dump_date),
+        "quarantine": paths.quarantine_partition(contract.source, contract.table, dump_date),
+        "ledger": paths.ledger_partition(contract.source, contract.table, dump_date),
+    }
+    for name in targets:
+        (staged / name).mkdir(parents=True)
+    dump = sql_literal(dump_date)
+    stamp = sql_literal(loaded_at.isoformat(sep=" "))
+    columns = ", ".join(quote_identifier(c) for c in contract.column_names)
+    assert LOAD_METADATA_COLUMNS == ("_source_file", "_line_number", "_dump_date", "_loaded_at")
+    con.execute(
+        f"copy (select {columns}, _source_file, _line_number, {dump}::date as _dump_date, "
+        f"{stamp}::timestamp as _loaded_at from loaded order by _source_file, _line_number) "
+        f"to {sql_literal(str(staged / 'raw' / DATA_FILE))} (format parquet, compression zstd)"
+    )
+    con.execute(
+        f"copy (select {dump}::date as dump_date, {sql_literal(contract.source)} as source, "
+        f"{sql_literal(contract.table)} as source_table, source_file, line_number, reason, raw_line, "
+        f"{stamp}::timestamp as quarantined_at from quarantined order by source_file, line_number) "
+        f"to {sql_literal(str(staged / 'quarantine' / QUARANTINE_FILE))} (format parquet, compression zstd)"
+    )
+    con.execute(
+        "create temp table ledger (source_file varchar, size_bytes bigint, sha256 varchar, lines_read bigint, "
+        "rows_loaded bigint, lines_quarantined bigint, duplicate_lines bigint, duplicate_of varchar)"
+    )
+    if report.files:
+        con.executemany(
+            "insert into ledger values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(f.source_file, f.size_bytes, f.sha256, f.lines_read, f.rows_loaded, f.lines_quarantined,
+              f.duplicate_lines, f.duplicate_of) for f in report.files],
+        )
+    con.execute(
+        f"copy (select {dump}::date as dump_date, {sql_literal(contract.source)} as source, "
+        f"{sql_literal(contract.table)} as source_table, *, {stamp}::timestamp as loaded_at from ledger "
+        f"order by source_file) to {sql_literal(str(staged / 'ledger' / LEDGER_FILE))} (format parquet)"
+    )
+    _swap_in(staged, targets)
+
+
+def _swap_in(staged: Path, targets: dict[str, Path]) -> None:
+    """Replace each partition folder with its freshly written one; old folders go only after all moved."""
+    retired: list[Path] = []
+    for name, target in targets.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            target.rename(old)
+            retired.append(old)
+        (staged / name).rename(target)
+    for old in retired:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,191 @@
+"""SQL that turns the lines of one file into typed rows and reasons, entirely inside DuckDB.
+
+Every data line ends in exactly one of two places: loaded (reason is null) or quarantined (reason says
+which field broke and how). Splitting, unquoting, casting and the reasons are set-based expressions, so a
+file of millions of lines never loops in Python.
+"""
+
+from __future__ import annotations
+
+import re
+
+from orchestration.ingest.contracts import Column, TableContract
+
+DECIMAL_SQL_TYPE = "decimal(18, 4)"
+SQL_TYPES = {
+    "varchar": "varchar",
+    "bigint": "bigint",
+    "integer": "integer",
+    "decimal": DECIMAL_SQL_TYPE,
+    "date": "date",
+    "timestamp": "timestamp",
+    "boolean": "boolean",
+}
+TRUE_WORDS = ("true", "1", "yes", "y", "да")
+FALSE_WORDS = ("false", "0", "no", "n", "нет")
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def split_fields_sql(contract: TableContract, line: str = "line") -> str:
+    """A list of raw field strings (still quoted) for one delimited line."""
+    delimiter = contract.delimiter
+    if contract.quote is None:
+        return f"string_split({line}, {sql_literal(delimiter)})"
+    d = re.escape(delimiter)
+    q = re.escape(contract.quote)
+    # Prefixing the delimiter lets every field, the first included, be "delimiter then field".
+    pattern = f"{d}({q}(?:[^{q}]|{q}{q})*{q}|[^{d}]*)"
+    return f"regexp_extract_all({sql_literal(delimiter)} || {line}, {sql_literal(pattern)}, 1)"
+
+
+def unquote_sql(contract: TableContract, field: str) -> str:
+    if contract.quote is None:
+        return field
+    q = sql_literal(contract.quote)
+    qq = sql_literal(contract.quote * 2)
+    return (
+        f"(case when starts_with({field}, {q}) and ends_with({field}, {q}) and length({field}) >= 2 "
+        f"then replace({field}[2:-2], {qq}, {q}) else {field} end)"
+    )
+
+
+def badly_quoted_sql(contract: TableContract, field: str) -> str:
+    """True for a field that opens a quote it never closes (often a line cut short)."""
+    if contract.quote is None:
+        return "false"
+    q = re.escape(contract.quote)
+    return f"(starts_with({field}, {sql_literal(contract.quote)}) and not regexp_full_match({field}, {sql_literal(f'{q}(?:[^{q}]|{q}{q})*{q}')}))"
+
+
+def typed_value_sql(contract: TableContract, column: Column, text: str) -> str:
+    """Cast one text value to the column's type; null when it does not parse."""
+    if column.type == "varchar":
+        return text
+    if column.type in ("bigint", "integer"):
+        return f"try_cast(trim({text}) as {column.type})"
+    if column.type == "decimal":
+        cleaned = f"replace(replace(trim({text}), ' ', ''), chr(160), '')"
+        if contract.decimal_comma:
+            cleaned = f"replace({cleaned}, ',', '.')"
+        return f"try_cast({cleaned} as {DECIMAL_SQL_TYPE})"
+    if column.type == "date":
+        return f"cast(try_strptime(trim({text}), {sql_literal(contract.date_format)}) as date)"
+    if column.type == "timestamp":
+        return f"try_strptime(trim({text}), {sql_literal(contract.timestamp_format)})"
+    if column.type == "boolean":
+        words = f"lower(trim({text}))"
+        trues = ", ".join(sql_literal(w) for w in TRUE_WORDS)
+        falses = ", ".join(sql_literal(w) for w in FALSE_WORDS)
+        return f"(case when {words} in ({trues}) then true when {words} in ({falses}) then false end)"
+    raise ValueError(f"unknown column type {column.type!r} for {contract.key}.{column.name}")
+
+
+def field_error_sql(contract: TableContract, column: Column, text: str, typed: str) -> str:
+    """A reason string when this field makes the line unloadable, else null."""
+    name = column.name.replace("'", "''")
+    shown = f"left({text}, 60)"
+    expected = {
+        "date": f"date ({contract.date_format})",
+        "timestamp": f"timestamp ({contract.timestamp_format})",
+        "decimal": "decimal comma number" if contract.decimal_comma else "number",
+    }.get(column.type, column.type)
+    missing = f"'{name}: required value is empty'"
+    invalid = f"'{name}: ''' || {shown} || ''' is not a valid {expected.replace(chr(39), chr(39) * 2)}'"
+    clauses = []
+    if column.required:
+        clauses.append(f"when {text} is null then {missing}")
+    if column.type != "varchar":
+        clauses.append(f"when {text} is not null and {typed} is null then {invalid}")
+    if not clauses:
+        return "null"
+    return "(case " + " ".join(clauses) + " end)"
+
+
+def parse_lines_sql(contract: TableContract, lines_table: str, first_data_rowid: int) -> str:
+    """Select line_number, raw line, reason and every typed contract column from a one-column table.
+
+    ``lines_table`` holds the file's physical lines in file order (rowid 0 is line 1).
+    """
+    width = len(contract.columns)
+    if contract.format == "jsonl":
+        # DuckDB evaluates every CASE branch, so invalid JSON is nulled out before any JSON function sees it.
+        texts = [
+            f"nullif(json_extract_string(json_line, {sql_literal('$.' + _json_key(c.name))}), '')"
+            for c in contract.columns
+        ]
+        structural = (
+            "case when line is null or trim(line) = '' then 'empty line' "
+            "when json_line is null then 'invalid JSON' "
+            "when json_type(json_line) <> 'OBJECT' then 'not a JSON object' end"
+        )
+        fields_cte = (
+            "fields as (select line_number, line, "
+            "case when json_valid(line) then line end as json_line from numbered)"
+        )
+    else:
+        texts = [f"nullif({unquote_sql(contract, f'fields[{i + 1}]')}, '')" for i in range(width)]
+        fields_cte = (
+            "fields as (select line_number, line, "
+            f"case when line is not null then {split_fields_sql(contract)} end as fields from numbered)"
+        )
+        badly_quoted = " or ".join(badly_quoted_sql(contract, f"fields[{i + 1}]") for i in range(width))
+        structural = (
+            "case when line is null or line = '' then 'empty line' "
+            f"when len(fields) <> {width} then 'expected {width} fields, found ' || len(fields) "
+            f"when {badly_quoted} then 'unterminated quoted field' end"
+        )
+
+    typed = [typed_value_sql(contract, c, t) for c, t in zip(contract.columns, texts, strict=True)]
+    errors = [field_error_sql(contract, c, t, v) for c, t, v in zip(contract.columns, texts, typed, strict=True)]
+    typed_select = ",\n        ".join(
+        f"case when reason is null then {_typed_name(i)} end as {quote_identifier(c.name)}"
+        for i, c in enumerate(contract.columns)
+    )
+    return f"""
+with
+numbered as (
+    select rowid + 1 as line_number, line from {lines_table} where rowid >= {first_data_rowid}
+),
+{fields_cte},
+checked as (
+    select
+        line_number,
+        line,
+        {structural} as structural_error,
+        {", ".join(f"{v} as {_typed_name(i)}" for i, v in enumerate(typed))},
+        {", ".join(f"{e} as {_error_name(i)}" for i, e in enumerate(errors))}
+    from fields
+),
+reasoned as (
+    select
+        *,
+        coalesce(structural_error, nullif(concat_ws('; ', {", ".join(_error_name(i) for i in range(width))}), ''))
+            as reason
+    from checked
+)
+select
+    line_number,
+    line,
+    reason,
+    {typed_select}
+from reasoned
+"""
+
+
+def _typed_name(index: int) -> str:
+    return f"__typed_{index}"
+
+
+def _error_name(index: int) -> str:
+    return f"__error_{index}"
+
+
+def _json_key(name: str) -> str:
+    return '"' + name.replace('"', '\\"') + '"'
