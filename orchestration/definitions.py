@@ -1,0 +1,16 @@
+"""The one Definitions object of the code location: `dagster dev` from the repository root loads it."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.ingest.assets import ingest_assets
+from orchestration.ingest.sensors import ingest_dump_job, landing_sensor
+from orchestration.resources import DataDirResource
+
+defs = dg.Definitions(
+    assets=[*ingest_assets],
+    jobs=[ingest_dump_job],
+    sensors=[landing_sensor],
+    resources={"data_dir": DataDirResource()},
+)
