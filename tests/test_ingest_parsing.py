@@ -1,0 +1,127 @@
+"""Line-level behaviour of ingestion on small hand-written files: what loads, what is quarantined, why."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from orchestration.ingest.contracts import CATALOG_WEB_FEED, ERP_SALES, LOYALTY_MEMBERS, POS_RECEIPTS, WEB_EVENTS
+from orchestration.ingest.loader import DATA_FILE, LEDGER_FILE, QUARANTINE_FILE, load_partition
+from orchestration.settings import data_paths
+from tests.landing_builder import write_table_file
+
+DUMP = "2026-11-20"
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return data_paths(tmp_path)
+
+
+def read_rows(path, order="_line_number"):
+    con = duckdb.connect()
+    return con.execute(f"select * from read_parquet('{path}') order by {order}").df()
+
+
+def quarantine(paths, contract, dump=DUMP):
+    part = paths.quarantine_partition(contract.source, contract.table, dump) / QUARANTINE_FILE
+    return read_rows(part, order="source_file, line_number")
+
+
+def raw(paths, contract, dump=DUMP):
+    return read_rows(paths.raw_partition(contract.source, contract.table, dump) / DATA_FILE)
+
+
+ERP_GOOD = (
+    'ЧБ00-0000001;1;19.11.2026 10:00:00;Продажа;Проведен;Телефон;;;К-0001;"ООО ""Ромашка""; филиал";'
+    "8 (916) 123-45-67;;SKU1;Товар;2;1 000,50;2001,00"
+)
+
+
+def test_erp_cp1251_crlf_decimal_comma_and_quoted_delimiter(paths):
+    bad_date = ERP_GOOD.replace("19.11.2026 10:00:00", "31.02.2026 10:00:00")
+    bad_amount = ERP_GOOD.replace("2001,00", "две тысячи")
+    write_table_file(paths.landing, DUMP, ERP_SALES, "sales_20261119.csv",
+                     [ERP_GOOD, bad_date, bad_amount, "ЧБ00-0000004;1;19.11.2026", ""], newline="\r\n")
+    report = load_partition(ERP_SALES, DUMP, paths)
+
+    assert (report.lines_read, report.rows_loaded, report.lines_quarantined) == (5, 1, 4)
+    row = raw(paths, ERP_SALES).iloc[0]
+    assert row["Контрагент"] == 'ООО "Ромашка"; филиал'
+    assert row["Цена"] == Decimal("1000.5") and row["Сумма"] == Decimal("2001")
+    assert row["_line_number"] == 2 and row["_source_file"] == f"{DUMP}/erp/sales_20261119.csv"
+
+    reasons = dict(zip(quarantine(paths, ERP_SALES)["line_number"], quarantine(paths, ERP_SALES)["reason"]))
+    assert "Дата документа: '31.02.2026 10:00:00' is not a valid timestamp" in reasons[3]
+    assert "Сумма: 'две тысячи' is not a valid decimal comma number" in reasons[4]
+    assert reasons[5] == "expected 17 fields, found 3"
+    assert reasons[6] == "empty line"
+
+
+def test_truncated_last_line_is_quarantined_and_named(paths):
+    write_table_file(paths.landing, DUMP, POS_RECEIPTS, "receipts_20261119.csv",
+                     ["S01,1,17,2026-11-19 10:00:00,sale,,card,100.00", "S02,1,17,2026-11-19 10:"],
+                     trailing_newline=False)
+    report = load_partition(POS_RECEIPTS, DUMP, paths)
+    assert (report.rows_loaded, report.lines_quarantined) == (1, 1)
+    reason = quarantine(paths, POS_RECEIPTS)["reason"].iloc[0]
+    assert reason.startswith("expected 8 fields, found 4") and "cut off" in reason
+
+
+def test_required_value_and_boolean_and_varchar_birthday(paths):
+    header_cols = LOYALTY_MEMBERS.column_names
+    good = "1,2000000000017,89161234567,a@b.ru,Анна,Иванова,12.03.1990,F,2026-01-01 10:00:00,true,2026-01-01 10:00:00,да,,0,,2026-11-19 10:00:00"
+    no_card = good.replace(",2000000000017,", ",,")
+    bad_bool = good.replace(",true,", ",maybe,")
+    write_table_file(paths.landing, DUMP, LOYALTY_MEMBERS, "members_20261119.csv", [good, no_card, bad_bool])
+    load_partition(LOYALTY_MEMBERS, DUMP, paths)
+    loaded = raw(paths, LOYALTY_MEMBERS)
+    assert list(loaded.columns[: len(header_cols)]) == list(header_cols)
+    assert loaded["birth_date"].iloc[0] == "12.03.1990"  # free text at the source: staging parses it
+    assert bool(loaded["sms_consent"].iloc[0]) is True and bool(loaded["push_consent"].iloc[0]) is False
+    reasons = list(quarantine(paths, LOYALTY_MEMBERS)["reason"])
+    assert reasons == ["card_no: required value is empty", "email_consent: 'maybe' is not a valid boolean"]
+
+
+def test_tab_separated_feed_without_quoting(paths):
+    row = 'SKU1\tЗубная щётка "Мягкая"\thttps://shop.example/p/1\t1299.00 RUB\tin_stock\t\t\tГигиена > Щётки\t'
+    write_table_file(paths.landing, DUMP, CATALOG_WEB_FEED, "web_feed.tsv", [row])
+    load_partition(CATALOG_WEB_FEED, DUMP, paths)
+    loaded = raw(paths, CATALOG_WEB_FEED)
+    assert loaded["title"].iloc[0] == 'Зубная щётка "Мягкая"'
+    assert loaded["brand"].isna().iloc[0] and loaded["price"].iloc[0] == "1299.00 RUB"
+
+
+def test_json_lines(paths):
+    good = {"event_id": "e1", "event_type": "add_to_cart", "occurred_at": "2026-11-19T10:00:00Z",
+            "device_id": "d1", "user_id": 7, "product_id": "SKU1", "price": 12.5, "quantity": 2}
+    lines = [json.dumps(good), '{"event_id": "e2", "event_type"', "[1, 2]",
+             json.dumps({**good, "event_id": "e4", "occurred_at": "yesterday"}), json.dumps({**good, "event_id": None})]
+    write_table_file(paths.landing, DUMP, WEB_EVENTS, "events_20261119.jsonl", lines)
+    report = load_partition(WEB_EVENTS, DUMP, paths)
+    assert (report.lines_read, report.rows_loaded, report.lines_quarantined) == (5, 1, 4)
+    loaded = raw(paths, WEB_EVENTS)
+    assert loaded["user_id"].iloc[0] == 7 and loaded["price"].iloc[0] == Decimal("12.5")
+    assert list(quarantine(paths, WEB_EVENTS)["reason"]) == [
+        "invalid JSON",
+        "not a JSON object",
+        "occurred_at: 'yesterday' is not a valid timestamp (%Y-%m-%dT%H:%M:%SZ)",
+        "event_id: required value is empty",
+    ]
+
+
+def test_redelivered_file_is_quarantined_not_loaded_twice(paths):
+    rows = ["S01,1,17,2026-11-18 10:00:00,sale,,card,100.00"]
+    write_table_file(paths.landing, "2026-11-19", POS_RECEIPTS, "receipts_20261118.csv", rows)
+    write_table_file(paths.landing, DUMP, POS_RECEIPTS, "receipts_20261118.csv", rows)  # sent again
+    write_table_file(paths.landing, DUMP, POS_RECEIPTS, "receipts_20261119.csv",
+                     ["S01,1,18,2026-11-19 10:00:00,sale,,card,50.00"])
+    report = load_partition(POS_RECEIPTS, DUMP, paths)
+    assert report.rows_loaded == 1 and report.lines_quarantined == 1
+    assert quarantine(paths, POS_RECEIPTS)["reason"].iloc[0].startswith(
+        "duplicate delivery: identical to 2026-11-19/pos/receipts_20261118.csv")
+    ledger = read_rows(paths.ledger_partition("pos", "receipts", DUMP) / LEDGER_FILE, order="source_file")
+    assert list(ledger["duplicate_of"].fillna("")) == ["2026-11-19/pos/receipts_20261118.csv", ""]
