@@ -1,0 +1,55 @@
+{#-
+    Identifier normalisation, applied in staging before anything is matched. Every source goes through
+    the same macros, so an email or phone compares equal however each system typed it.
+-#}
+
+{#- Email: trimmed, lower-cased; empty becomes null. -#}
+{% macro normalize_email(expression) -%}
+    nullif(lower(trim({{ expression }})), '')
+{%- endmacro %}
+
+{#- A plausible address: one @, no spaces, a dotted domain with a 2+ letter top level. -#}
+{% macro is_valid_email(normalized_expression) -%}
+    {{ return(adapter.dispatch('is_valid_email', 'retail_cdp')(normalized_expression)) }}
+{%- endmacro %}
+
+{% macro default__is_valid_email(normalized_expression) -%}
+    coalesce(regexp_matches({{ normalized_expression }}, '^[a-z0-9._%+\-]+@[a-z0-9\-]+(\.[a-z0-9\-]+)*\.[a-z]{2,}$'), false)
+{%- endmacro %}
+
+{% macro spark__is_valid_email(normalized_expression) -%}
+    coalesce({{ normalized_expression }} rlike '^[a-z0-9._%+\\-]+@[a-z0-9\\-]+(\\.[a-z0-9\\-]+)*\\.[a-z]{2,}$', false)
+{%- endmacro %}
+
+{#- Digits only. -#}
+{% macro phone_digits(expression) -%}
+    {{ return(adapter.dispatch('phone_digits', 'retail_cdp')(expression)) }}
+{%- endmacro %}
+
+{% macro default__phone_digits(expression) -%}
+    regexp_replace({{ expression }}, '[^0-9]', '', 'g')
+{%- endmacro %}
+
+{% macro spark__phone_digits(expression) -%}
+    regexp_replace({{ expression }}, '[^0-9]', '')
+{%- endmacro %}
+
+{#-
+    Phone in E.164 (+79161234567). National numbers get the default country code; a leading trunk
+    prefix (8 in Russia) is replaced by it. Both are vars with documented defaults (dbt_project.yml).
+    Anything that still is not 11-15 digits becomes null: it cannot be matched safely.
+-#}
+{% macro normalize_phone(expression) -%}
+    {%- set country = var('default_phone_country_code') | string -%}
+    {%- set trunk = var('phone_trunk_prefix') | string -%}
+    {%- set national_length = var('national_phone_length') | int -%}
+    {%- set digits = phone_digits(expression) -%}
+    case
+        when length({{ digits }}) = {{ national_length }}
+            then '+{{ country }}' || {{ digits }}
+        when length({{ digits }}) = {{ national_length + trunk | length }} and left({{ digits }}, {{ trunk | length }}) = '{{ trunk }}'
+            then '+{{ country }}' || right({{ digits }}, {{ national_length }})
+        when length({{ digits }}) between 11 and 15
+            then '+' || {{ digits }}
+    end
+{%- endmacro %}
