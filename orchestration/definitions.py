@@ -1,16 +1,15 @@
 """The one Definitions object of the code location: `dagster dev` from the repository root loads it."""
 
-from __future__ import annotations
-
 import dagster as dg
 
+from orchestration.dbt.assets import dbt_resource, warehouse_models
 from orchestration.ingest.assets import ingest_assets
 from orchestration.ingest.sensors import ingest_dump_job, landing_sensor
 from orchestration.resources import DataDirResource
 
 defs = dg.Definitions(
-    assets=[*ingest_assets],
+    assets=[*ingest_assets, warehouse_models],
     jobs=[ingest_dump_job],
     sensors=[landing_sensor],
-    resources={"data_dir": DataDirResource()},
+    resources={"data_dir": DataDirResource(), "dbt": dbt_resource()},
 )

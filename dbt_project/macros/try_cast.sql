@@ -10,3 +10,12 @@
 {% macro default__try_cast(expression, data_type) -%}
     try_cast({{ expression }} as {{ data_type }})
 {%- endmacro %}
+
+{#- Parse text into a date with a strptime format; null when it does not match. -#}
+{% macro try_parse_date(expression, format) -%}
+    {{ return(adapter.dispatch('try_parse_date', 'retail_cdp')(expression, format)) }}
+{%- endmacro %}
+
+{% macro default__try_parse_date(expression, format) -%}
+    cast(try_strptime({{ expression }}, '{{ format }}') as date)
+{%- endmacro %}

@@ -1,0 +1,28 @@
+with
+
+source as (
+    select * from {{ source('pos', 'receipt_lines') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        trim(store_code) || '-' || cast(year(sold_at) as varchar) || '-' || cast(receipt_no as varchar) as receipt_id,
+        line_no as line_number,
+        trim(sku) as sku,
+        ---------- numerics
+        quantity,
+        price as unit_price,
+        amount as line_amount,
+        ---------- timestamps
+        sold_at,
+        ---------- lineage
+        {{ lineage_columns() }}
+    from source
+),
+
+deduplicated as (
+    {{ deduplicate('renamed', 'receipt_id, line_number', latest_delivery_first()) }}
+)
+
+select * from deduplicated

@@ -1,0 +1,28 @@
+with
+
+source as (
+    select * from {{ source('shop', 'order_items') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        order_id as shop_order_id,
+        line_no as line_number,
+        trim(product_id) as sku,
+        ---------- strings
+        nullif(trim(product_name), '') as product_name,
+        ---------- numerics
+        quantity,
+        price as unit_price,
+        amount as line_amount,
+        ---------- lineage
+        {{ lineage_columns() }}
+    from source
+),
+
+deduplicated as (
+    {{ deduplicate('renamed', 'shop_order_id, line_number', latest_delivery_first()) }}
+)
+
+select * from deduplicated

@@ -1,0 +1,46 @@
+with
+
+source as (
+    select * from {{ source('shop', 'orders') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        order_id as shop_order_id,
+        order_number as shop_order_number,
+        user_id as shop_user_id,
+        ---------- strings
+        {{ normalize_email('email') }} as email,
+        {{ normalize_phone('phone') }} as phone,
+        lower(trim(status)) as order_status,
+        upper(trim(currency)) as currency,
+        nullif(trim(delivery_type), '') as delivery_type,
+        nullif(trim(payment_method), '') as payment_method,
+        ---------- numerics
+        total_amount,
+        ---------- booleans
+        lower(trim(status)) = 'cancelled' as is_cancelled,
+        lower(trim(status)) = 'returned' as is_returned,
+        ---------- timestamps
+        created_at as ordered_at,
+        updated_at,
+        ---------- lineage
+        {{ lineage_columns() }}
+    from source
+),
+
+deduplicated as (
+    -- A status change re-delivers the order: the latest update is the order's current state.
+    {{ deduplicate('renamed', 'shop_order_id', 'updated_at desc, ' ~ latest_delivery_first()) }}
+),
+
+final as (
+    select
+        *,
+        cast(ordered_at as date) as ordered_date,
+        {{ is_valid_email('email') }} as is_email_valid
+    from deduplicated
+)
+
+select * from final

@@ -1,0 +1,33 @@
+with
+
+source as (
+    select * from {{ source('web', 'events') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        event_id,
+        device_id,
+        user_id as shop_user_id,
+        session_id,
+        nullif(trim(product_id), '') as sku,
+        order_id as shop_order_id,
+        ---------- strings
+        lower(trim(event_type)) as event_type,
+        page_url,
+        ---------- numerics
+        price as unit_price,
+        quantity,
+        ---------- timestamps
+        occurred_at,
+        ---------- lineage
+        {{ lineage_columns() }}
+    from source
+),
+
+deduplicated as (
+    {{ deduplicate('renamed', 'event_id', latest_delivery_first()) }}
+)
+
+select * from deduplicated
