@@ -1,0 +1,52 @@
+{#-
+    Connected components of an undirected graph, in set-based SQL.
+
+    `edges` is a relation with columns node_a, node_b (varchar). Returns (node, component) where component is
+    the smallest node of the component. Min-label propagation with pointer jumping ("take the label of my
+    label"), unrolled `iterations` times: components of diameter d settle in about log2(d) + 2 rounds, and a
+    singular test (tests/identity/assert_identity_components_converged.sql) fails loudly if they did not, so
+    a too-small var('identity_max_iterations') is never silent. The result depends only on the edge set, not
+    on row order.
+-#}
+{% macro connected_components(edges, iterations) -%}
+    {%- set materialized = cte_materialized() -%}
+    undirected as {{ materialized }} (
+        select node_a as node, node_b as neighbour from {{ edges }}
+        union
+        select node_b as node, node_a as neighbour from {{ edges }}
+        union
+        select node_a as node, node_a as neighbour from {{ edges }}
+    ),
+
+    labels_0 as {{ materialized }} (
+        select node, min(neighbour) as label from undirected group by node
+    ),
+
+    {% for i in range(1, iterations + 1) %}
+    propagated_{{ i }} as {{ materialized }} (
+        select undirected.node, min(labels_{{ i - 1 }}.label) as label
+        from undirected
+        inner join labels_{{ i - 1 }} on undirected.neighbour = labels_{{ i - 1 }}.node
+        group by undirected.node
+    ),
+
+    labels_{{ i }} as {{ materialized }} (
+        select propagated_{{ i }}.node, least(propagated_{{ i }}.label, jumped.label) as label
+        from propagated_{{ i }}
+        inner join propagated_{{ i }} as jumped on propagated_{{ i }}.label = jumped.node
+    ),
+    {% endfor %}
+
+    components as (
+        select node, label as component from labels_{{ iterations }}
+    )
+{%- endmacro %}
+
+{#- DuckDB inlines CTEs referenced twice unless told; unrolled iterations would then grow exponentially. -#}
+{% macro cte_materialized() -%}
+    {{ return(adapter.dispatch('cte_materialized', 'retail_cdp')()) }}
+{%- endmacro %}
+
+{% macro default__cte_materialized() -%}{%- endmacro %}
+
+{% macro duckdb__cte_materialized() -%}materialized{%- endmacro %}

@@ -1,0 +1,103 @@
+{{
+    config(
+        materialized='incremental',
+        on_schema_change='fail'
+    )
+}}
+-- Every change of an identifier's customer_id, run after run, with the evidence: a new identifier, an
+-- identifier moved to another customer (a merge when its old customer vanished, a split when the old
+-- customer still exists), or an identifier that stopped linking (blocked). The first run records every
+-- identifier as new. Append-only: the latest row per identifier is its current assignment.
+with
+
+resolved as (
+    select * from {{ ref('int_identifiers_resolved') }}
+),
+
+assessed as (
+    select * from {{ ref('int_identifiers_assessed') }}
+),
+
+observations as (
+    select * from {{ ref('int_identifiers_observed') }}
+),
+
+current_assignments as (
+    select
+        assessed.identifier_key,
+        assessed.identifier_type,
+        assessed.identifier_value,
+        resolved.customer_id,
+        assessed.block_reason
+    from assessed
+    left join resolved
+        on assessed.identifier_key = resolved.identifier_key
+),
+
+{% if is_incremental() %}
+previous_assignments as (
+    select identifier_key, customer_id
+    from {{ this }}
+    qualify row_number() over (partition by identifier_key order by changed_at desc, change_type) = 1
+),
+{% else %}
+previous_assignments as (
+    select cast(null as varchar) as identifier_key, cast(null as varchar) as customer_id
+    where false
+),
+{% endif %}
+
+surviving_customers as (
+    select distinct customer_id from resolved
+),
+
+changed as (
+    select
+        current_assignments.*,
+        previous_assignments.customer_id as previous_customer_id,
+        previous_assignments.identifier_key is not null as was_known
+    from current_assignments
+    left join previous_assignments
+        on current_assignments.identifier_key = previous_assignments.identifier_key
+    where previous_assignments.customer_id is distinct from current_assignments.customer_id
+        or previous_assignments.identifier_key is null
+),
+
+evidence as (
+    -- The records that tie the identifier to its customer: which source record joined what.
+    select
+        observations.identifier_key,
+        string_agg(distinct observations.record_id, ', ' order by observations.record_id) as evidence_records
+    from observations
+    inner join changed
+        on observations.identifier_key = changed.identifier_key
+    group by observations.identifier_key
+),
+
+final as (
+    select
+        changed.identifier_key,
+        changed.identifier_type,
+        changed.identifier_value,
+        changed.customer_id,
+        changed.previous_customer_id,
+        case
+            when not changed.was_known and changed.customer_id is null then 'new_blocked'
+            when not changed.was_known then 'new'
+            when changed.customer_id is null then 'blocked'
+            when changed.previous_customer_id is null then 'unblocked'
+            when surviving_customers.customer_id is null then 'merged'
+            else 'split'
+        end as change_type,
+        changed.block_reason,
+        left(evidence.evidence_records, 500) as evidence_records,
+        current_timestamp as changed_at,
+        '{{ invocation_id }}' as invocation_id
+    from changed
+    left join surviving_customers
+        on changed.previous_customer_id = surviving_customers.customer_id
+    left join evidence
+        on changed.identifier_key = evidence.identifier_key
+)
+
+select * from final
