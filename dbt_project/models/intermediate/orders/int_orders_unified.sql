@@ -1,0 +1,145 @@
+-- Orders from the shop, the ERP and the tills in one grain, one row per real order.
+--
+-- Keys are composite and source-qualified: till receipts are store + year + number, because numbers repeat
+-- across stores and restart every January. A web order exists twice (the shop and its ERP mirror, which
+-- quotes the shop's order number): the shop's row is kept and the ERP document is attached to it, so it is
+-- counted once. Phone and in-store orders exist only in the ERP and are kept from there.
+with
+
+shop_orders as (
+    select * from {{ ref('stg_shop__orders') }}
+),
+
+erp_documents as (
+    select * from {{ ref('int_erp_documents_aggregated') }}
+),
+
+pos_receipts as (
+    select * from {{ ref('stg_pos__receipts') }}
+),
+
+records as (
+    select * from {{ ref('int_records_resolved') }}
+),
+
+erp_mirrors as (
+    -- ERP web documents that mirror a shop order. If the ERP mirrored one order twice, the first wins.
+    select
+        erp_documents.shop_order_number,
+        min(erp_documents.erp_document_number) as erp_document_number
+    from erp_documents
+    inner join shop_orders
+        on erp_documents.shop_order_number = shop_orders.shop_order_number
+    where erp_documents.sales_channel = 'web'
+        and erp_documents.operation = 'sale'
+    group by erp_documents.shop_order_number
+),
+
+from_shop as (
+    select
+        'shop-' || cast(shop_orders.shop_order_id as varchar) as order_id,
+        'shop' as source_system,
+        cast(shop_orders.shop_order_id as varchar) as source_order_key,
+        'shop_order:' || cast(shop_orders.shop_order_id as varchar) as record_id,
+        erp_mirrors.erp_document_number as mirrored_erp_document_number,
+        'web' as sales_channel,
+        cast(null as varchar) as store_code,
+        'sale' as order_type,
+        case
+            when shop_orders.is_cancelled then 'cancelled'
+            when shop_orders.is_returned then 'returned'
+            else 'completed'
+        end as order_status,
+        shop_orders.currency,
+        shop_orders.total_amount as order_amount,
+        shop_orders.ordered_at
+    from shop_orders
+    left join erp_mirrors
+        on shop_orders.shop_order_number = erp_mirrors.shop_order_number
+),
+
+from_erp as (
+    select
+        'erp-' || erp_documents.erp_document_number as order_id,
+        'erp' as source_system,
+        erp_documents.erp_document_number as source_order_key,
+        'erp_document:' || erp_documents.erp_document_number as record_id,
+        cast(null as varchar) as mirrored_erp_document_number,
+        erp_documents.sales_channel,
+        erp_documents.store_code,
+        erp_documents.operation as order_type,
+        case when erp_documents.document_status = 'cancelled' then 'cancelled' else 'completed' end as order_status,
+        'RUB' as currency,
+        erp_documents.document_amount as order_amount,
+        erp_documents.document_at as ordered_at
+    from erp_documents
+    left join erp_mirrors
+        on erp_documents.erp_document_number = erp_mirrors.erp_document_number
+    where erp_mirrors.erp_document_number is null
+),
+
+from_pos as (
+    select
+        'pos-' || pos_receipts.receipt_id as order_id,
+        'pos' as source_system,
+        pos_receipts.receipt_id as source_order_key,
+        'pos_receipt:' || pos_receipts.receipt_id as record_id,
+        cast(null as varchar) as mirrored_erp_document_number,
+        'till' as sales_channel,
+        pos_receipts.store_code,
+        pos_receipts.operation as order_type,
+        'completed' as order_status,
+        'RUB' as currency,
+        pos_receipts.total_amount as order_amount,
+        pos_receipts.sold_at as ordered_at
+    from pos_receipts
+),
+
+unioned as (
+    select * from from_shop
+    union all
+    select * from from_erp
+    union all
+    select * from from_pos
+),
+
+with_customers as (
+    -- A mirrored web order is also evidence through its ERP document (phone, card): use it when the shop
+    -- order alone names no one.
+    select
+        unioned.*,
+        coalesce(shop_records.customer_id, mirror_records.customer_id) as customer_id
+    from unioned
+    left join records as shop_records
+        on unioned.record_id = shop_records.record_id
+    left join records as mirror_records
+        on 'erp_document:' || unioned.mirrored_erp_document_number = mirror_records.record_id
+),
+
+final as (
+    select
+        order_id,
+        customer_id,
+        source_system,
+        source_order_key,
+        mirrored_erp_document_number,
+        sales_channel,
+        case when sales_channel in ('web', 'phone') then 'online' else 'offline' end as channel_group,
+        store_code,
+        order_type,
+        order_status,
+        currency,
+        order_amount,
+        -- Net revenue: returns subtract, cancelled orders count nothing, returned web orders net to zero.
+        case
+            when order_status in ('cancelled', 'returned') then 0
+            when order_type = 'return' then -order_amount
+            else order_amount
+        end as net_amount,
+        order_type = 'sale' and order_status = 'completed' as is_purchase,
+        ordered_at,
+        cast(ordered_at as date) as ordered_date
+    from with_customers
+)
+
+select * from final
