@@ -4,6 +4,7 @@
 
     python -m orchestration.nightly                 # every complete dump in the landing folder
     python -m orchestration.nightly --dump-date 2026-11-20
+    python -m orchestration.nightly --ingest-only   # lake only, no dbt
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def project_instance() -> Iterator[dg.DagsterInstance]:
 def ingest_dumps(instance: dg.DagsterInstance, dump_dates: list[str]) -> list[dg.ExecuteInProcessResult]:
     from orchestration.definitions import defs
     from orchestration.ingest.partitions import dump_date_partitions
-    from orchestration.ingest.sensors import INGEST_JOB_NAME
+    from orchestration.jobs import INGEST_JOB_NAME
 
     known = set(instance.get_dynamic_partitions(dump_date_partitions.name))
     new = [d for d in dump_dates if d not in known]
@@ -54,13 +55,28 @@ def ingest_dumps(instance: dg.DagsterInstance, dump_dates: list[str]) -> list[dg
         started = time.monotonic()
         result = job.execute_in_process(instance=instance, partition_key=dump_date, raise_on_error=False)
         results.append(result)
-        status = "ok" if result.success else "FAILED"
-        print(f"ingest {dump_date}: {status} in {time.monotonic() - started:.1f}s", flush=True)
-        if not result.success:
-            for event in result.all_events:
-                if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                    print(f"  {event.step_key}: {_root_cause(event.step_failure_data.error)}", file=sys.stderr)
+        _report(f"ingest {dump_date}", result, started)
     return results
+
+
+def build_warehouse(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    from orchestration.definitions import defs
+    from orchestration.jobs import WAREHOUSE_JOB_NAME
+
+    started = time.monotonic()
+    result = defs.resolve_job_def(WAREHOUSE_JOB_NAME).execute_in_process(instance=instance, raise_on_error=False)
+    _report("dbt build", result, started)
+    return result
+
+
+def _report(stage: str, result: dg.ExecuteInProcessResult, started: float) -> None:
+    status = "ok" if result.success else "FAILED"
+    print(f"{stage}: {status} in {time.monotonic() - started:.1f}s", flush=True)
+    if result.success:
+        return
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            print(f"  {event.step_key}: {_root_cause(event.step_failure_data.error)}", file=sys.stderr)
 
 
 def _root_cause(error) -> str:
@@ -75,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dump-date", action="append", help="dump date(s) to ingest; default: every complete dump")
+    parser.add_argument("--ingest-only", action="store_true", help="load the dumps into the lake, skip dbt")
     args = parser.parse_args(argv)
 
     paths = data_paths()
@@ -84,10 +101,13 @@ def main(argv: list[str] | None = None) -> int:
               "Generate the sample retailer with `make sample` or land your own dumps.", file=sys.stderr)
         return 2
     with project_instance() as instance:
-        results = ingest_dumps(instance, dump_dates)
-    if not all(r.success for r in results):
-        return 1
-    print(f"Lake: {paths.raw}\nQuarantine: {paths.quarantine}")
+        if not all(r.success for r in ingest_dumps(instance, dump_dates)):
+            return 1
+        if args.ingest_only:
+            return 0
+        if not build_warehouse(instance).success:
+            return 1
+    print(f"Lake: {paths.raw}\nQuarantine: {paths.quarantine}\nWarehouse: {paths.warehouse}")
     return 0
 
 

@@ -4,16 +4,9 @@
 import dagster as dg
 
 from orchestration.ingest.partitions import complete_dump_dates, dump_date_partitions
+from orchestration.jobs import ingest_dump_job
 from orchestration.resources import DataDirResource
 
-INGEST_JOB_NAME = "ingest_dump"
-
-ingest_dump_job = dg.define_asset_job(
-    INGEST_JOB_NAME,
-    selection=dg.AssetSelection.groups("ingest"),
-    partitions_def=dump_date_partitions,
-    description="Load every source table of one dump date into the lake.",
-)
 
 
 @dg.sensor(
