@@ -3,7 +3,6 @@
 import dagster as dg
 
 from orchestration.ingest.assets import INGEST_GROUP
-from orchestration.ingest.partitions import dump_date_partitions
 
 INGEST_JOB_NAME = "ingest_dump"
 WAREHOUSE_JOB_NAME = "build_warehouse"
@@ -11,7 +10,6 @@ WAREHOUSE_JOB_NAME = "build_warehouse"
 ingest_dump_job = dg.define_asset_job(
     INGEST_JOB_NAME,
     selection=dg.AssetSelection.groups(INGEST_GROUP),
-    partitions_def=dump_date_partitions,
     description="Load every source table of one dump date into the lake.",
 )
 
