@@ -53,3 +53,16 @@
             then '+' || {{ digits }}
     end
 {%- endmacro %}
+
+{#- Whole-value regular expression match; an empty or null pattern matches everything. -#}
+{% macro matches_pattern(expression, pattern_expression) -%}
+    {{ return(adapter.dispatch('matches_pattern', 'retail_cdp')(expression, pattern_expression)) }}
+{%- endmacro %}
+
+{% macro default__matches_pattern(expression, pattern_expression) -%}
+    (coalesce({{ pattern_expression }}, '') = '' or regexp_full_match({{ expression }}, {{ pattern_expression }}))
+{%- endmacro %}
+
+{% macro spark__matches_pattern(expression, pattern_expression) -%}
+    (coalesce({{ pattern_expression }}, '') = '' or {{ expression }} rlike {{ pattern_expression }})
+{%- endmacro %}

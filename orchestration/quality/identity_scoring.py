@@ -98,7 +98,7 @@ def score_identity(data_dir: Path | None = None) -> IdentityScore:
 
 def _find_table(con: duckdb.DuckDBPyConnection, name: str) -> str:
     rows = con.execute(
-        "select table_schema from duckdb_tables() where database_name = 'warehouse' and table_name = ?", [name]
+        "select schema_name from duckdb_tables() where database_name = 'warehouse' and table_name = ?", [name]
     ).fetchall()
     if not rows:
         raise LookupError(f"{name} not found in the warehouse: run the dbt build first (make nightly)")

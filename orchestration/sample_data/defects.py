@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.ingest import contracts as c
 from orchestration.ingest.contracts import TableContract
-
-from .formatting import EXTRA_FIELD
 
 # Tables whose files carry row defects: the transactional extracts (not the catalog snapshots, not the totals).
 TRANSACTIONAL = (
@@ -74,7 +73,8 @@ def plan_corruption(
         low += rate
     defect[exclude] = -1
     bad_col = np.full(n, -1, dtype=np.int16)
-    bad_val = np.full(n, None, dtype=object)
+    values_list: list[str] = []
+    bad_val = np.full(n, -1, dtype=np.int64)  # index into values_list
     wcc = np.zeros(n, dtype=np.int8)
     bad_json = np.zeros(n, dtype=np.int8)
     for code, name in enumerate(ROW_DEFECTS):
@@ -95,10 +95,11 @@ def plan_corruption(
                     if name == "bad_date" else non_numbers(contract)
                 )
                 at = rows[column == col]
-                bad_val[at] = np.asarray(values, dtype=object)[rng.integers(0, len(values), len(at))]
+                bad_val[at] = len(values_list) + rng.integers(0, len(values), len(at))
+                values_list.extend(values)
     columns = {
         "_bad_col": pa.array(bad_col, mask=bad_col < 0),
-        "_bad_val": pa.array(bad_val, pa.string()),
+        "_bad_val": pc.take(pa.array(values_list, pa.string()), pa.array(bad_val, mask=bad_val < 0)),
         "_wcc": pa.array(wcc),
         "_bad_json": pa.array(bad_json),
     }
@@ -137,8 +138,3 @@ def truncate_line(line: str, contract: TableContract) -> str:
         return line[: cut + 1 + len(following)]
     return line[:cut]
 
-
-__all__ = [
-    "TRANSACTIONAL", "TRANSACTIONAL_KEYS", "ROW_DEFECTS", "EXTRA_FIELD", "plan_corruption", "duplicate_order",
-    "truncate_line", "bad_dates", "non_numbers",
-]

@@ -19,6 +19,7 @@ from functools import lru_cache
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestration.ingest.contracts import TableContract
 
@@ -53,12 +54,12 @@ def _decimal(column: str, separator: str) -> str:
     )
 
 
-def _csv_field(contract: TableContract, index: int) -> str:
+def _csv_field(contract: TableContract, index: int, plain: bool) -> str:
     column = contract.columns[index]
     v = f"c{index}"
     kind = column.type
     if kind == "varchar":
-        if contract.quote is None:
+        if contract.quote is None or plain:
             return f"coalesce({v}, '')"
         q = contract.quote
         needs = " OR ".join(
@@ -81,13 +82,13 @@ def _csv_field(contract: TableContract, index: int) -> str:
     raise ValueError(f"{contract.key}: unsupported column type {kind}")
 
 
-def _json_pair(contract: TableContract, index: int) -> str:
+def _json_pair(contract: TableContract, index: int, plain: bool) -> str:
     column = contract.columns[index]
     v = f"c{index}"
     key = _sql_str(f'"{column.name}":')
     kind = column.type
     if kind == "varchar":
-        value = f"CAST(to_json({v}) AS VARCHAR)"
+        value = f"'\"' || {v} || '\"'" if plain else f"CAST(to_json({v}) AS VARCHAR)"
     elif kind in ("bigint", "integer"):
         value = f"CAST({v} AS VARCHAR)"
     elif kind == "decimal":
@@ -104,11 +105,12 @@ def _json_pair(contract: TableContract, index: int) -> str:
 
 
 @lru_cache(maxsize=None)
-def line_sql(contract: TableContract, corrupt: bool) -> str:
+def line_sql(contract: TableContract, corrupt: bool, plain: frozenset[int] = frozenset()) -> str:
+    """The SELECT that renders a batch; ``plain`` lists text columns known to need no quoting/escaping."""
     eol = _sql_str(line_ending(contract))
     n = len(contract.columns)
     if contract.format == "jsonl":
-        body = "'{' || concat_ws(',', " + ", ".join(_json_pair(contract, i) for i in range(n)) + ") || '}'"
+        body = "'{' || concat_ws(',', " + ", ".join(_json_pair(contract, i, i in plain) for i in range(n)) + ") || '}'"
         if not corrupt:
             return f"SELECT {body} || {eol} AS line FROM batch"
         return (
@@ -118,7 +120,7 @@ def line_sql(contract: TableContract, corrupt: bool) -> str:
             f"|| {eol} AS line FROM b"
         )
     delimiter = _sql_str(contract.delimiter)
-    fields = [_csv_field(contract, i) for i in range(n)]
+    fields = [_csv_field(contract, i, i in plain) for i in range(n)]
     if not corrupt:
         return f"SELECT {f' || {delimiter} || '.join(fields)} || {eol} AS line FROM batch"
     fields = [f"(CASE WHEN _bad_col = {i} THEN _bad_val ELSE {field} END) AS f{i}" for i, field in enumerate(fields)]
@@ -146,31 +148,89 @@ class LineFormatter:
 
     def __init__(self) -> None:
         self._con = duckdb.connect(config={"preserve_insertion_order": True})
+        # Dictionary columns share one dictionary across batches: scan it once. The entry keeps the buffer
+        # alive, so its address cannot be reused by other data while cached.
+        self._scanned: dict[tuple, tuple[pa.Buffer, bool]] = {}
+
+    def forget_dictionaries(self) -> None:
+        self._scanned.clear()
+
+    def _needs_escaping(self, column: pa.ChunkedArray, special: np.ndarray) -> bool:
+        for chunk in column.chunks:
+            if pa.types.is_dictionary(chunk.type):
+                values = chunk.dictionary
+                data = values.buffers()[2]
+                if data is None:
+                    continue
+                key = (data.address, data.size, values.offset, len(values), special.tobytes())
+                if key not in self._scanned:
+                    self._scanned[key] = (data, _has_special(values, special))
+                found = self._scanned[key][1]
+            else:
+                found = _has_special(chunk, special)
+            if found:
+                return True
+        return False
 
     def close(self) -> None:
         self._con.close()
 
-    def lines(self, contract: TableContract, table: pa.Table) -> pa.Array:
+    def lines(self, contract: TableContract, table: pa.Table) -> pa.ChunkedArray:
         corrupt = "_bad_col" in table.column_names
-        columns = {f"c{i}": table.column(name) for i, name in enumerate(contract.column_names)}
+        columns = {f"c{i}": _compact(table.column(name)) for i, name in enumerate(contract.column_names)}
         if corrupt:
             columns.update({name: table.column(name) for name in CORRUPTION_COLUMNS})
         batch = pa.table(columns)
+        special = _special_bytes(contract)
+        plain = frozenset(
+            i for i, column in enumerate(contract.columns)
+            if column.type == "varchar" and not self._needs_escaping(batch.column(f"c{i}"), special)
+        )
         self._con.register("batch", batch)
         try:
-            result = self._con.sql(line_sql(contract, corrupt)).to_arrow_table()
+            result = self._con.sql(line_sql(contract, corrupt, plain)).to_arrow_table()
         finally:
             self._con.unregister("batch")
-        return result.column("line").combine_chunks()
+        return result.column("line")
 
 
-def concatenated(lines: pa.Array) -> bytes:
-    """All lines of a string array back to back (they carry their own line endings)."""
+def _compact(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Dictionary columns whose dictionary outgrows the batch (ids unique per row) are decoded: the engine
+    would otherwise convert the whole dictionary for every batch."""
+    if pa.types.is_dictionary(column.type) and sum(len(c.dictionary) for c in column.chunks) > 2 * len(column):
+        return pa.chunked_array([c.dictionary_decode() for c in column.chunks], column.type.value_type)
+    return column
+
+
+def _special_bytes(contract: TableContract) -> np.ndarray:
+    """Bytes that force quoting (CSV) or escaping (JSON). All are ASCII, and UTF-8 never uses ASCII bytes
+    inside a multi-byte character, so scanning raw bytes is exact."""
+    table = np.zeros(256, bool)
+    if contract.format == "jsonl":
+        table[:32] = True
+        table[[ord('"'), ord("\\")]] = True
+    elif contract.quote is not None:
+        table[[ord(contract.delimiter), ord(contract.quote), ord("\r"), ord("\n")]] = True
+    return table
+
+
+def _has_special(values: pa.Array, special: np.ndarray) -> bool:
+    if len(values) == 0 or not special.any():
+        return False
+    offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    _, offsets_buffer, data_buffer = values.buffers()
+    if data_buffer is None:
+        return False
+    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    return bool(special[data].any())
+
+
+def concatenated(lines: pa.Array) -> memoryview:
+    """The lines of one array back to back (they carry their own line endings), without copying."""
     if len(lines) == 0:
-        return b""
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
+        return memoryview(b"")
     offsets_type = np.int64 if pa.types.is_large_string(lines.type) else np.int32
     _, offsets_buffer, data_buffer = lines.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[lines.offset : lines.offset + len(lines) + 1]
-    return data_buffer.to_pybytes()[int(offsets[0]) : int(offsets[-1])]
+    return memoryview(data_buffer)[int(offsets[0]) : int(offsets[-1])]

@@ -148,6 +148,9 @@ def generate_persons(
     u = rng.random(n)
     segment = np.where(has_store, np.searchsorted(cdf_store, u, side="right"), np.searchsorted(cdf_other, u, side="right"))
     segment = np.minimum(segment, HEAVY_ERP)
+    # The relative's email is what they type when ordering online.
+    offline = family & ~np.isin(segment, (ONLINE_ONLY, MIXED))
+    segment[offline] = np.where(has_store[offline], MIXED, ONLINE_ONLY)
 
     T = calendar.n_business_days
     existing = rng.random(n) < 0.45

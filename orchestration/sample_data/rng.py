@@ -45,13 +45,17 @@ def fixed_width_strings(matrix: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(kind, n, [None, pa.py_buffer(offsets), pa.py_buffer(matrix)])
 
 
+_HEX_PAIRS = np.array([[_HEX[i >> 4], _HEX[i & 15]] for i in range(256)], dtype=np.uint8)
+
+
 def hex_ids(counters: np.ndarray, seed: int, name: str, width: int = 16) -> pa.Array:
-    """Unique hex ids for unique counters (width 16 or less keeps the low nibbles)."""
+    """Unique 16-character hex ids for unique counters."""
+    if width != 16:
+        raise ValueError("hex ids are 16 characters")
     with np.errstate(over="ignore"):
         x = mix64(np.asarray(counters, dtype=np.uint64) + np.uint64(salt(seed, name)))
-    shifts = np.arange(width - 1, -1, -1, dtype=np.uint64) * np.uint64(4)
-    nibbles = (x[:, None] >> shifts[None, :]) & np.uint64(0xF)
-    return fixed_width_strings(_HEX[nibbles.astype(np.intp)])
+    big_endian = x.astype(">u8").view(np.uint8).reshape(len(x), 8)
+    return fixed_width_strings(_HEX_PAIRS[big_endian].reshape(len(x), 16))
 
 
 def digit_strings(values: np.ndarray, width: int) -> pa.Array:

@@ -19,6 +19,11 @@ class Sequences:
         self._next[name] = start + int(count)
         return start
 
+    def continue_receipts(self, year: int, already_issued: np.ndarray) -> None:
+        """Stores traded before the generated history: their numbering that year starts after these."""
+        for store, count in enumerate(already_issued):  # one iteration per store
+            self._receipts[(store, int(year))] = int(count)
+
     def receipt_numbers(self, store: np.ndarray, year: np.ndarray) -> np.ndarray:
         """Till receipt numbers, sequential per store and calendar year, starting at 1 every January.
         Receipts must come in the order they are numbered (sorted by time within the chunk)."""

@@ -1,6 +1,9 @@
 -- One row per distinct identifier: when it was first seen, how many records carry it, and whether it may
--- link records. Placeholders (blocked_identifiers seed) and identifiers shared by more distinct people
--- than identity_rules.max_group_size allows stop linking, so one shared value cannot merge strangers.
+-- link records. It may not when it is a known placeholder (seed blocked_identifiers), does not look like a
+-- personal identifier (identity_rules.value_pattern: a store's landline is not a person's phone), or is
+-- shared: it appears with more distinct values of another identifier type than one person has
+-- (identity_group_limits per pair of types, else identity_rules.max_group_size). One shared value can then
+-- never merge strangers; every such identifier is reported in identity_blocked_identifiers.
 with
 
 observations as (
@@ -11,14 +14,19 @@ rules as (
     select * from {{ ref('identity_rules') }}
 ),
 
+group_limits as (
+    select * from {{ ref('identity_group_limits') }}
+),
+
 blocked_values as (
     select * from {{ ref('blocked_identifiers') }}
 ),
 
 co_occurrences as (
-    -- For each identifier, the distinct identifiers of each counted type that appear in the same records.
+    -- For each identifier, how many distinct identifiers of each counted type share records with it.
     select
         observations.identifier_key,
+        observations.identifier_type,
         linked.identifier_type as linked_type,
         count(distinct linked.identifier_value) as linked_values
     from observations
@@ -28,15 +36,33 @@ co_occurrences as (
     inner join rules as linked_rules
         on linked.identifier_type = linked_rules.identifier_type
     where linked_rules.counts_toward_group_size
-    group by observations.identifier_key, linked.identifier_type
+    group by observations.identifier_key, observations.identifier_type, linked.identifier_type
+),
+
+co_occurrences_judged as (
+    select
+        co_occurrences.*,
+        coalesce(group_limits.max_distinct, rules.max_group_size) as max_distinct,
+        co_occurrences.linked_values > coalesce(group_limits.max_distinct, rules.max_group_size) as is_over_limit
+    from co_occurrences
+    inner join rules
+        on co_occurrences.identifier_type = rules.identifier_type
+    left join group_limits
+        on co_occurrences.identifier_type = group_limits.identifier_type
+        and co_occurrences.linked_type = group_limits.linked_type
 ),
 
 group_sizes as (
     select
         identifier_key,
         max(linked_values) as group_size,
-        arg_max(linked_type, linked_values) as largest_linked_type
-    from co_occurrences
+        bool_or(is_over_limit) as is_oversized,
+        -- The limit broken by the widest margin explains the block.
+        arg_max(
+            linked_values || ' distinct ' || linked_type || ' values (limit ' || max_distinct || ')',
+            [case when is_over_limit then 1 else 0 end, linked_values - max_distinct]
+        ) as oversize_explanation
+    from co_occurrences_judged
     group by identifier_key
 ),
 
@@ -56,16 +82,14 @@ assessed as (
     select
         identifiers.*,
         coalesce(group_sizes.group_size, 0) as group_size,
-        group_sizes.largest_linked_type,
-        rules.max_group_size,
         rules.priority,
         case
             when rules.identifier_type is null then 'no rule for this identifier type in identity_rules'
             when not rules.is_linkable then 'identifier type is not linkable (identity_rules)'
             when blocked_values.identifier_value is not null then 'blocked value: ' || blocked_values.reason
-            when coalesce(group_sizes.group_size, 0) > rules.max_group_size
-                then 'shared by ' || group_sizes.group_size || ' distinct ' || group_sizes.largest_linked_type
-                    || ' values (max_group_size ' || rules.max_group_size || ')'
+            when not {{ matches_pattern('identifiers.identifier_value', 'rules.value_pattern') }}
+                then 'does not match the personal ' || identifiers.identifier_type || ' pattern ' || rules.value_pattern
+            when group_sizes.is_oversized then 'shared: appears with ' || group_sizes.oversize_explanation
         end as block_reason
     from identifiers
     left join rules

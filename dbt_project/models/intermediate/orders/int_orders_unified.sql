@@ -35,6 +35,12 @@ erp_mirrors as (
     group by erp_documents.shop_order_number
 ),
 
+returned_shop_orders as (
+    select distinct shop_order_number
+    from shop_orders
+    where is_returned
+),
+
 from_shop as (
     select
         'shop-' || cast(shop_orders.shop_order_id as varchar) as order_id,
@@ -52,6 +58,7 @@ from_shop as (
         end as order_status,
         shop_orders.currency,
         shop_orders.total_amount as order_amount,
+        false as is_netted_in_shop,
         shop_orders.ordered_at
     from shop_orders
     left join erp_mirrors
@@ -71,10 +78,15 @@ from_erp as (
         case when erp_documents.document_status = 'cancelled' then 'cancelled' else 'completed' end as order_status,
         'RUB' as currency,
         erp_documents.document_amount as order_amount,
+        -- The ERP's return of a web order the shop already shows as returned: the shop order nets to zero,
+        -- so subtracting this document too would count the return twice.
+        erp_documents.operation = 'return' and returned_shop_orders.shop_order_number is not null as is_netted_in_shop,
         erp_documents.document_at as ordered_at
     from erp_documents
     left join erp_mirrors
         on erp_documents.erp_document_number = erp_mirrors.erp_document_number
+    left join returned_shop_orders
+        on erp_documents.shop_order_number = returned_shop_orders.shop_order_number
     where erp_mirrors.erp_document_number is null
 ),
 
@@ -91,6 +103,7 @@ from_pos as (
         'completed' as order_status,
         'RUB' as currency,
         pos_receipts.total_amount as order_amount,
+        false as is_netted_in_shop,
         pos_receipts.sold_at as ordered_at
     from pos_receipts
 ),
@@ -130,9 +143,11 @@ final as (
         order_status,
         currency,
         order_amount,
-        -- Net revenue: returns subtract, cancelled orders count nothing, returned web orders net to zero.
+        -- Net revenue: returns subtract, cancelled orders count nothing, returned web orders net to zero
+        -- (and their ERP return document then counts nothing either).
         case
             when order_status in ('cancelled', 'returned') then 0
+            when is_netted_in_shop then 0
             when order_type = 'return' then -order_amount
             else order_amount
         end as net_amount,

@@ -12,8 +12,6 @@ final as (
         identifier_value,
         block_reason,
         group_size,
-        largest_linked_type,
-        max_group_size,
         record_count,
         first_seen_at,
         last_seen_at

@@ -1,0 +1,131 @@
+-- Whether each customer may be contacted on each channel (email, sms, push), one row per customer and
+-- channel, with the reason when not.
+--
+-- Consent comes from the loyalty program only: for each channel, the customer's loyalty record with the
+-- latest consent timestamp on that channel decides (then the latest update, then the smallest member id).
+-- The channel's address is the survivor profile's (email for email; phone for sms and push). A contact is
+-- suppressed by an unsubscribe, hard bounce or spam complaint the messaging platform reported for that
+-- address on that channel at or after the consent: consent given again after a suppression restores it.
+-- contactability_status: contactable | no_consent | no_address | unsubscribe | hard_bounce | spam_complaint.
+with
+
+profiles as (
+    select * from {{ ref('int_customer_profiles_survived') }}
+),
+
+loyalty_members as (
+    select * from {{ ref('stg_loyalty__members') }}
+),
+
+records_resolved as (
+    select * from {{ ref('int_records_resolved') }}
+),
+
+esp_activity as (
+    select * from {{ ref('stg_esp__activity') }}
+),
+
+channels as (
+    select unnest(['email', 'sms', 'push']) as channel
+),
+
+member_consents as (
+    select
+        records_resolved.customer_id,
+        loyalty_members.loyalty_member_id,
+        loyalty_members.updated_at,
+        consents.channel,
+        consents.has_consent,
+        consents.consent_at,
+    from loyalty_members
+    inner join records_resolved
+        on 'loyalty_member:' || loyalty_members.loyalty_member_id = records_resolved.record_id
+    cross join lateral (
+        select 'email' as channel, loyalty_members.has_email_consent as has_consent, loyalty_members.email_consent_at as consent_at
+        union all
+        select 'sms', loyalty_members.has_sms_consent, loyalty_members.sms_consent_at
+        union all
+        select 'push', loyalty_members.has_push_consent, loyalty_members.push_consent_at
+    ) as consents
+),
+
+latest_consents as (
+    select *
+    from member_consents
+    qualify row_number() over (
+        partition by customer_id, channel
+        order by consent_at desc nulls last, updated_at desc, loyalty_member_id
+    ) = 1
+),
+
+customer_channels as (
+    select
+        profiles.customer_id,
+        channels.channel,
+        case when channels.channel = 'email' then profiles.email else profiles.phone end as address,
+        coalesce(latest_consents.has_consent, false) as has_consent,
+        latest_consents.consent_at,
+        latest_consents.loyalty_member_id as consent_loyalty_member_id,
+    from profiles
+    cross join channels
+    left join latest_consents
+        on profiles.customer_id = latest_consents.customer_id
+        and channels.channel = latest_consents.channel
+),
+
+suppression_events as (
+    select
+        channel,
+        case when channel = 'email' then email else phone end as address,
+        event_type,
+        occurred_at,
+    from esp_activity
+    where is_suppression_event
+),
+
+suppressions as (
+    -- The latest suppression of the channel's address since consent (all of them when consent has no time).
+    select
+        customer_channels.customer_id,
+        customer_channels.channel,
+        -- Ties on time: the alphabetically last event type, so the answer never depends on row order.
+        arg_max(
+            suppression_events.event_type,
+            strftime(suppression_events.occurred_at, '%Y-%m-%d %H:%M:%S.%f') || suppression_events.event_type
+        ) as suppressed_by,
+        max(suppression_events.occurred_at) as suppressed_at,
+    from customer_channels
+    inner join suppression_events
+        on customer_channels.channel = suppression_events.channel
+        and customer_channels.address = suppression_events.address
+    where customer_channels.consent_at is null
+        or suppression_events.occurred_at >= customer_channels.consent_at
+    group by customer_channels.customer_id, customer_channels.channel
+),
+
+final as (
+    select
+        customer_channels.customer_id,
+        customer_channels.channel,
+        customer_channels.address,
+        customer_channels.has_consent,
+        customer_channels.consent_at,
+        customer_channels.consent_loyalty_member_id,
+        suppressions.suppressed_by,
+        suppressions.suppressed_at,
+        case
+            when not customer_channels.has_consent then 'no_consent'
+            when customer_channels.address is null then 'no_address'
+            when suppressions.suppressed_by is not null then suppressions.suppressed_by
+            else 'contactable'
+        end as contactability_status,
+        customer_channels.has_consent
+            and customer_channels.address is not null
+            and suppressions.suppressed_by is null as is_contactable,
+    from customer_channels
+    left join suppressions
+        on customer_channels.customer_id = suppressions.customer_id
+        and customer_channels.channel = suppressions.channel
+)
+
+select * from final

@@ -1,0 +1,103 @@
+-- The product dimension: every SKU any source knows. The ERP nomenclature (wider: offline-only goods such as
+-- floss sold beside toothbrushes), the web feed, and SKUs seen in order lines that neither catalog lists:
+-- those are kept and flagged is_unknown_sku, never dropped. Attributes: the ERP's value first (the master
+-- data), the web feed's otherwise, and for unknown SKUs the name the order lines carried.
+with
+
+web_feed_products as (
+    select * from {{ ref('stg_catalog__web_feed_products') }}
+),
+
+erp_products as (
+    select * from {{ ref('stg_catalog__erp_products') }}
+),
+
+order_lines as (
+    select * from {{ ref('int_order_lines_unified') }}
+),
+
+erp_sales_lines as (
+    select * from {{ ref('stg_erp__sales_lines') }}
+),
+
+shop_order_items as (
+    select * from {{ ref('stg_shop__order_items') }}
+),
+
+skus as (
+    select sku from web_feed_products
+    union
+    select sku from erp_products
+    union
+    select sku from order_lines where sku is not null
+),
+
+sales as (
+    select
+        sku,
+        count(*) as order_line_count,
+        sum(quantity) filter (where order_type = 'sale' and order_status = 'completed') as units_sold,
+        min(ordered_date) as first_sold_date,
+        max(ordered_date) as last_sold_date,
+    from order_lines
+    where sku is not null
+    group by sku
+),
+
+names_on_lines as (
+    -- What the tills, the ERP and the shop called a SKU when they sold it: the only name an unknown SKU has.
+    select sku, min(product_name) as product_name
+    from (
+        select sku, product_name from erp_sales_lines
+        union all
+        select sku, product_name from shop_order_items
+    ) as named_lines
+    where product_name is not null
+    group by sku
+),
+
+final as (
+    select
+        ---------- ids
+        skus.sku,
+        coalesce(erp_products.gtin, web_feed_products.gtin) as gtin,
+        ---------- strings
+        coalesce(erp_products.product_name, web_feed_products.product_name, names_on_lines.product_name) as product_name,
+        coalesce(erp_products.brand, web_feed_products.brand) as brand,
+        coalesce(erp_products.color, web_feed_products.color) as color,
+        erp_products.product_group,
+        web_feed_products.category_path,
+        web_feed_products.availability,
+        web_feed_products.product_url,
+        case
+            when erp_products.sku is not null and web_feed_products.sku is not null then 'erp_and_web'
+            when erp_products.sku is not null then 'erp_only'
+            when web_feed_products.sku is not null then 'web_only'
+            else 'unknown'
+        end as catalog_status,
+        ---------- numerics
+        erp_products.price as erp_price,
+        web_feed_products.price as web_price,
+        web_feed_products.currency as web_currency,
+        coalesce(sales.order_line_count, 0) as order_line_count,
+        coalesce(sales.units_sold, 0) as units_sold,
+        ---------- booleans
+        web_feed_products.sku is not null as is_in_web_feed,
+        erp_products.sku is not null as is_in_erp,
+        erp_products.sku is not null and web_feed_products.sku is null as is_offline_only,
+        erp_products.sku is null and web_feed_products.sku is null as is_unknown_sku,
+        ---------- dates
+        sales.first_sold_date,
+        sales.last_sold_date,
+    from skus
+    left join erp_products
+        on skus.sku = erp_products.sku
+    left join web_feed_products
+        on skus.sku = web_feed_products.sku
+    left join sales
+        on skus.sku = sales.sku
+    left join names_on_lines
+        on skus.sku = names_on_lines.sku
+)
+
+select * from final
