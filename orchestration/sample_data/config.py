@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Mapping
 
+import numpy as np
+
 SCALES: dict[str, int] = {"demo": 5_000, "S": 100_000, "M": 1_000_000, "L": 10_000_000}
 
 # Default rate of every injected defect. Row-level rates are per record (or per line for the file defects),
@@ -141,8 +143,6 @@ class Calendar:
     def dump_of_day(self, day_index):
         """Dump that carries each business day index; days before the history go to dump 0, days after
         the last business day to ``days`` (never delivered)."""
-        import numpy as np
-
         day_index = np.asarray(day_index)
         return np.clip(day_index - self.history_days + 1, 0, self.days)
 

@@ -16,7 +16,7 @@ from orchestration.ingest.contracts import ERP_SALES
 from . import reference as ref
 from .basket import Lines, concat_lines, make_lines, reorder
 from .catalog import Catalog
-from .columns import NULL_STRING, contract_table, integers, lookup, pick, tags, take, texts, timestamps, where
+from .columns import NULL_STRING, contract_table, integers, lookup, pick, tags, take, timestamps, where
 from .config import DAY, Calendar, GeneratorConfig
 from .contacts import Tally, typed_phones, typo_names
 from .control import ControlTotals
@@ -24,7 +24,7 @@ from .persons import HEAVY_ERP, Persons
 from .rng import stream
 from .sequences import Sequences
 from .shop import WebOrders
-from .timeline import NEVER, Clock, arrival, time_of_day
+from .timeline import NEVER, Clock, arrival
 
 PHONE_ORDERS_PER_PERSON = np.array([0.0, 0.2, 0.2, 4.0, 0.0, 0.0])
 STORE_ORDERS_PER_PERSON = np.array([0.15, 0.0, 0.2, 0.0, 0.0, 0.0])

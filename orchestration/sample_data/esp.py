@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from orchestration.ingest.contracts import ESP_ACTIVITY
 
-from .columns import NULL_STRING, contract_table, lookup, pick, tags, take, timestamps, where
+from .columns import contract_table, lookup, pick, tags, take, timestamps
 from .config import DAY, LOCAL_UTC_OFFSET_HOURS, Calendar, GeneratorConfig
 from .contacts import e164
 from .loyalty import CHANNELS, Members

@@ -19,7 +19,6 @@ from functools import lru_cache
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from orchestration.ingest.contracts import TableContract
 

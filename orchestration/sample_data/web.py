@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from orchestration.ingest.contracts import WEB_EVENTS
 
 from .catalog import CATEGORIES, Catalog
-from .columns import NULL_STRING, contract_table, integers, lookup, pick, tags, take, timestamps, where
+from .columns import contract_table, integers, lookup, pick, tags, timestamps
 from .config import DAY, LOCAL_UTC_OFFSET_HOURS, Calendar, GeneratorConfig
 from .persons import BROWSER, Persons
 from .reference import SHOP_URL
