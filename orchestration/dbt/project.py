@@ -27,13 +27,29 @@ def apply_dbt_environment(paths: DataPaths) -> None:
     paths.warehouse.parent.mkdir(parents=True, exist_ok=True)
 
 
+# What `dbt parse` reads: when any of it is newer than the manifest, the manifest is stale.
+DBT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "analyses", "../seeds")
+
+
 @cache
 def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    project.prepare_if_dev()
-    if not project.manifest_path.exists():
+    if manifest_is_stale(project.manifest_path):
+        # A stale manifest names tests and models that no longer exist; dagster-dbt then fails obscurely.
         parse_project()
     return project
+
+
+def manifest_is_stale(manifest_path: Path) -> bool:
+    if not manifest_path.exists():
+        return True
+    built = manifest_path.stat().st_mtime
+    for name in DBT_INPUTS:
+        root = DBT_PROJECT_DIR / name
+        paths = [root] if root.is_file() else root.rglob("*") if root.exists() else []
+        if any(path.stat().st_mtime > built for path in paths if path.is_file()):
+            return True
+    return False
 
 
 def parse_project() -> Path:

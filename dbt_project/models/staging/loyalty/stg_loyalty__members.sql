@@ -28,9 +28,11 @@ renamed as (
         ) as birth_date,
         ---------- timestamps
         enrolled_at,
-        email_consent_at,
-        sms_consent_at,
-        push_consent_at,
+        -- Consent is compared with the messaging platform's suppressions, which it logs in UTC; the loyalty
+        -- system logs local time (var business_utc_offset_hours), so consent times are moved to UTC here.
+        {{ dbt.dateadd('hour', -var('business_utc_offset_hours'), 'email_consent_at') }} as email_consent_at,
+        {{ dbt.dateadd('hour', -var('business_utc_offset_hours'), 'sms_consent_at') }} as sms_consent_at,
+        {{ dbt.dateadd('hour', -var('business_utc_offset_hours'), 'push_consent_at') }} as push_consent_at,
         updated_at,
         ---------- lineage
         {{ lineage_columns() }}
