@@ -8,6 +8,7 @@ load, and proves with an asset check that every line read went one way or the ot
 import dagster as dg
 
 from orchestration.ingest.contracts import CONTRACTS, TableContract
+from orchestration.ingest.errors import IngestError
 from orchestration.ingest.loader import LoadReport, load_partition
 from orchestration.ingest.partitions import dump_date_partitions
 from orchestration.resources import DataDirResource
@@ -61,6 +62,7 @@ def build_ingest_asset(contract: TableContract) -> dg.AssetsDefinition:
         kinds=_kinds(contract),
         tags={"source": contract.source},
         partitions_def=dump_date_partitions,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=5),  # transient I/O; bad files fail at once
         check_specs=[
             dg.AssetCheckSpec(
                 ACCOUNTING_CHECK,
@@ -70,7 +72,11 @@ def build_ingest_asset(contract: TableContract) -> dg.AssetsDefinition:
         ],
     )
     def ingest(context: dg.AssetExecutionContext, data_dir: DataDirResource) -> dg.MaterializeResult:
-        report = load_partition(contract, context.partition_key, data_dir.paths())
+        try:
+            report = load_partition(contract, context.partition_key, data_dir.paths())
+        except IngestError as error:
+            # The file itself is wrong: retrying cannot help, the message says what to do.
+            raise dg.Failure(description=str(error), allow_retries=False) from error
         context.log.info(
             f"{contract.key} {context.partition_key}: read {report.lines_read}, loaded {report.rows_loaded}, "
             f"quarantined {report.lines_quarantined} in {report.seconds:.2f}s"

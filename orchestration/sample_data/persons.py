@@ -22,7 +22,6 @@ from .sequences import Sequences
 from .timeline import time_of_day
 
 STORE_ONLY, ONLINE_ONLY, MIXED, PHONE, BROWSER, HEAVY_ERP = range(6)
-SEGMENT_NAMES = ("store_only", "online_only", "mixed", "phone", "browser", "heavy_erp")
 SEGMENT_SHARES_STORE_CITY = np.array([0.28, 0.14, 0.33, 0.04, 0.205, 0.005])
 SEGMENT_SHARES_OTHER_CITY = np.array([0.0, 0.55, 0.0, 0.10, 0.345, 0.005])
 ACCOUNT_SHARE = np.array([0.05, 0.75, 0.60, 0.20, 0.30, 1.0])
@@ -130,7 +129,9 @@ def generate_persons(
     last_idx[family] = last_idx[relative]
     city[family] = city[relative]
 
-    age_years = np.clip(rng.normal(38, 13, n), 18, 82)
+    age_years = rng.normal(38, 13, n)
+    outside = (age_years < 18) | (age_years > 82)  # redrawn, not clipped: no pile of identical birthdays
+    age_years[outside] = rng.uniform(18, 82, outside.sum())
     end_ordinal = (calendar.end_date - pd.Timestamp(0).date()).days
     birth_day = (end_ordinal - age_years * 365.25).astype(np.int64)
     birth_year = (birth_day.astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970).astype(np.int64)

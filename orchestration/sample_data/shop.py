@@ -117,6 +117,8 @@ def build_web_orders(
 
 def order_tables(orders: WebOrders, calendar: Calendar, totals: ControlTotals):
     """(contract, dump, table) for the orders and order lines of every dump; feeds the shop's control totals."""
+    first_dump, _ = arrival(calendar, orders.created_at, orders.late)
+    created_day = np.floor_divide(orders.created_at - calendar.epoch0, DAY)
     for dump, emitted in enumerate(emissions(calendar, orders.stages, orders.late)):
         rows, stage = emitted.rows, emitted.stage
         n = len(rows)
@@ -149,12 +151,10 @@ def order_tables(orders: WebOrders, calendar: Calendar, totals: ControlTotals):
         }, tags(len(index), late_rows=line_late, unknown_sku=lines.unknown[index]))
 
         # The shop's own report: orders created that day and not cancelled, as known at this dump.
-        known = np.flatnonzero(arrival(calendar, orders.created_at, orders.late)[0] <= dump)
-        cutoff = calendar.cutoff(dump)
-        reached = np.where(orders.stages[known] < cutoff, np.arange(4), -1).max(axis=1)
-        live = orders.status[known, reached] != CANCELLED
-        day = np.floor_divide(orders.created_at[known[live]] - calendar.epoch0, DAY)
-        totals.add("shop", dump, day, orders.total[known[live]])
+        known = np.flatnonzero(first_dump <= dump)
+        reached = np.where(orders.stages[known] < calendar.cutoff(dump), np.arange(4), -1).max(axis=1)
+        live = known[orders.status[known, reached] != CANCELLED]
+        totals.add("shop", dump, created_day[live], orders.total[live])
 
 
 def customer_tables(

@@ -67,10 +67,6 @@ def time_of_day(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
     return np.minimum(hours, 23) * 3600 + rng.integers(0, 3600, n)
 
 
-def day_index(calendar: Calendar, seconds: np.ndarray) -> np.ndarray:
-    return np.floor_divide(np.asarray(seconds) - calendar.epoch0, DAY)
-
-
 @dataclass
 class Emission:
     """Rows of one dump: which records, in which stage, and whether the row is a late arrival."""

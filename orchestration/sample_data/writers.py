@@ -36,9 +36,9 @@ class FileSink:
     def name(self) -> str:
         return self.path.name
 
-    def append(self, texts) -> None:
+    def append(self, *texts) -> None:
         with self.path.open("ab") as handle:
-            for text in texts if isinstance(texts, list) else [texts]:
+            for text in texts:
                 handle.write(text)
 
 
@@ -115,11 +115,8 @@ class Landing:
         for start in range(0, table.num_rows, BATCH_ROWS):
             batch = table.slice(start, BATCH_ROWS)
             n = batch.num_rows
-            if "_tag" in batch.column_names:
-                tags = batch.column("_tag").to_numpy(zero_copy_only=False)
-                tagged = pc.is_valid(batch.column("_tag")).to_numpy(zero_copy_only=False)
-            else:
-                tags, tagged = None, np.zeros(n, bool)
+            tag_column = batch.column("_tag") if "_tag" in batch.column_names else None
+            tagged = np.zeros(n, bool) if tag_column is None else pc.is_valid(tag_column).to_numpy(zero_copy_only=False)
             corruption = plan_corruption(rng, contract, n, rates, exclude=tagged)
             if corruption is not None:
                 for name, column in corruption.columns.items():
@@ -147,11 +144,12 @@ class Landing:
                 self.log.add(dump_date, contract, sink.name, first_line + np.flatnonzero(is_dup), "duplicate_rows")
             if tagged.any():
                 rows = np.flatnonzero(tagged)
-                for tag in sorted(set(tags[rows])):  # one iteration per tag kind
-                    hit = rows[tags[rows] == tag]
+                tags = np.asarray(tag_column.take(pa.array(rows)).to_pylist(), dtype=object)  # tagged rows only
+                for tag in sorted(set(tags)):  # one iteration per tag combination
+                    hit = rows[tags == tag]
                     for name in tag.split(","):
                         self.log.add(dump_date, contract, sink.name, first_line + position[hit], name)
-            sink.append(texts)
+            sink.append(*texts)
             sink.lines += len(order)
 
     def ensure_all(self, contracts) -> None:
@@ -224,3 +222,4 @@ class Landing:
             source = self.sinks[(contract.key, dump - 1)]
             out[str(path.relative_to(self.root))] = out[str(source.path.relative_to(self.root))]
         return dict(sorted(out.items()))
+

@@ -1,0 +1,7 @@
+{#- Rows whose combination of `columns` is not unique (no dbt_utils offline). -#}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
