@@ -82,7 +82,7 @@ def export_destination(
             created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
             format=destination.format,
             channel=destination.channel,
-            previous_export=previous.parent.name if previous else None,
+            previous_export=previous.parent.parent.name if previous else None,
             checks_passed=sorted(passed),
         )
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
