@@ -21,6 +21,9 @@ from dagster._core.instance.ref import InstanceRef
 
 from orchestration.settings import PROJECT_ROOT, data_paths
 
+# The console shows progress and failures; step-level DEBUG events stay in the run's history in the UI.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 @contextmanager
 def project_instance() -> Iterator[dg.DagsterInstance]:
@@ -53,7 +56,8 @@ def ingest_dumps(instance: dg.DagsterInstance, dump_dates: list[str]) -> list[dg
     results = []
     for dump_date in dump_dates:
         started = time.monotonic()
-        result = job.execute_in_process(instance=instance, partition_key=dump_date, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, partition_key=dump_date, raise_on_error=False, run_config=QUIET_LOGS)
         results.append(result)
         _report(f"ingest {dump_date}", result, started)
     return results
@@ -64,7 +68,8 @@ def build_warehouse(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     from orchestration.jobs import WAREHOUSE_JOB_NAME
 
     started = time.monotonic()
-    result = defs.resolve_job_def(WAREHOUSE_JOB_NAME).execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def(WAREHOUSE_JOB_NAME).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
     _report("dbt build", result, started)
     return result
 
@@ -107,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not build_warehouse(instance).success:
             return 1
-    print(f"Lake: {paths.raw}\nQuarantine: {paths.quarantine}\nWarehouse: {paths.warehouse}")
+    from orchestration.run_summary import summarize
+
+    print("\n" + summarize(paths))
     return 0
 
 

@@ -70,6 +70,7 @@ class Thresholds:
     tolerance_origins: dict[str, dict[str, str]]  # source -> metric -> "tolerances.<source|default>"
     cut_overrides: tuple[CutOverride, ...] = ()
     segment_size_max_relative_change: float = 0.5
+    segment_size_min_rows: int = 100
     source_file: Path = field(default=THRESHOLDS_FILE)
 
     def tolerance(self, source: str, cut: str, cut_value: str, metric: str) -> Tolerance:
@@ -137,10 +138,14 @@ def parse_thresholds(document: Any, source_file: Path = THRESHOLDS_FILE) -> Thre
 
     overrides = _cut_overrides(reconciliation.get("cut_overrides") or [], problems)
 
-    _only_keys(exports, ("segment_size_max_relative_change",), "exports", problems,
+    _only_keys(exports, ("segment_size_max_relative_change", "segment_size_min_rows"), "exports", problems,
                required=("segment_size_max_relative_change",))
     segment_change = _fraction(exports.get("segment_size_max_relative_change", 0.5),
                                "exports.segment_size_max_relative_change", problems, allow_zero=False)
+    min_rows = exports.get("segment_size_min_rows", 100)
+    if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 0:
+        problems.append(f"exports.segment_size_min_rows: expected a whole number of rows >= 0, got {min_rows!r}")
+        min_rows = 100
 
     if problems:
         listing = "\n".join(f"  - {problem}" for problem in problems)
@@ -150,7 +155,8 @@ def parse_thresholds(document: Any, source_file: Path = THRESHOLDS_FILE) -> Thre
         )
     return Thresholds(
         window=window, tolerances=tolerances, tolerance_origins=origins, cut_overrides=tuple(overrides),
-        segment_size_max_relative_change=segment_change, source_file=Path(source_file),
+        segment_size_max_relative_change=segment_change, segment_size_min_rows=min_rows,
+        source_file=Path(source_file),
     )
 
 

@@ -1,0 +1,227 @@
+"""Runs the gate's Great Expectations suites: file context under <data>/quality/gx, pandas batches, checkpoints,
+Data Docs under <data>/quality/data_docs.
+
+GX 1.24's SQL datasource over duckdb-engine cannot resolve metrics, so the rows to validate are read from DuckDB
+(read-only) into pandas and validated as a dataframe batch: data source -> dataframe asset -> whole-dataframe
+batch definition; suite (expectations/suites.py); validation definition; checkpoint with a Data Docs action.
+Everything is saved with add_or_update, so reruns never fail on "already exists".
+
+GX is imported only inside gx_session (the import takes seconds and must not slow down loading the code
+location), with its analytics off. One lock file serialises sessions: the file context's config file is
+rewritten on every run and checks may run in parallel processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Iterator
+
+from orchestration.quality.results import FailedExpectation
+from orchestration.settings import PROJECT_ROOT, DataPaths
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SUITES_FILE = PROJECT_ROOT / "expectations" / "suites.py"
+DATA_DOCS_SITE = "local_site"
+SAMPLE_SIZE = 10
+
+
+def quality_dir(paths: DataPaths) -> Path:
+    return paths.root / "quality"
+
+
+def data_docs_dir(paths: DataPaths) -> Path:
+    return quality_dir(paths) / "data_docs"
+
+
+def data_docs_index(paths: DataPaths) -> Path:
+    return data_docs_dir(paths) / "index.html"
+
+
+def suites_module() -> ModuleType:
+    """expectations/suites.py, loaded by path: the folder is the analysts', not part of the installed package."""
+    name = "cdp_expectations_suites"
+    if name in sys.modules:
+        return sys.modules[name]
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    spec = importlib.util.spec_from_file_location(name, SUITES_FILE)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the gate's suites from {SUITES_FILE}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    success: bool
+    evaluated: int
+    failed: list[FailedExpectation]
+
+
+@contextmanager
+def gx_session(paths: DataPaths | None) -> Iterator[Any]:
+    """A GX file context rooted at <data>/quality (config in <data>/quality/gx), held under the gate's lock.
+    Without a data directory: an ephemeral context (nothing written, no Data Docs)."""
+    if paths is None:
+        os.environ["GX_ANALYTICS_ENABLED"] = "false"
+        import great_expectations as gx
+
+        context = gx.get_context(mode="ephemeral")
+        _quiet(context)
+        yield context
+        return
+    root = quality_dir(paths)
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".gx.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            os.environ["GX_ANALYTICS_ENABLED"] = "false"
+            import great_expectations as gx
+
+            context = gx.get_context(mode="file", project_root_dir=str(root))
+            _configure(context, paths)
+            yield context
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _configure(context: Any, paths: DataPaths) -> None:
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir(paths))},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    sites = context.list_data_docs_sites()
+    # The data directory may have moved (or been copied): always point the site at this one.
+    if DATA_DOCS_SITE not in sites:
+        context.add_data_docs_site(DATA_DOCS_SITE, site)
+    elif sites[DATA_DOCS_SITE] != site:
+        context.update_data_docs_site(DATA_DOCS_SITE, site)
+    _quiet(context)
+
+
+def _quiet(context: Any) -> None:
+    """No progress bars in Dagster's logs."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    progress = context.variables.progress_bars
+    if progress is None or progress.get("globally", True) or progress.get("metric_calculations", True):
+        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        try:
+            context.variables.save()
+        except (NotImplementedError, AttributeError):
+            pass  # an ephemeral context keeps it in memory
+
+
+def run_suite(
+    context: Any,
+    *,
+    frame: "pd.DataFrame",
+    suite: Any,
+    data_source: str,
+    asset: str,
+    parameters: dict[str, Any] | None = None,
+    index_columns: list[str] | None = None,
+) -> SuiteOutcome:
+    """Validates one dataframe against one suite through a checkpoint that also updates the Data Docs."""
+    import great_expectations as gx
+
+    batch_definition = _batch_definition(context, data_source, asset)
+    suite = context.suites.add_or_update(suite)
+    validation = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
+    )
+    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    index_columns = [column for column in index_columns or [] if column in frame.columns]
+    if index_columns:
+        result_format["unexpected_index_column_names"] = index_columns
+    docs = DATA_DOCS_SITE in context.list_data_docs_sites()
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=suite.name,
+        validation_definitions=[validation],
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])]
+        if docs else [],
+        result_format=result_format,
+    ))
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {})
+    return _outcome(suite.name, result)
+
+
+def _batch_definition(context: Any, data_source: str, asset: str) -> Any:
+    try:
+        source = context.data_sources.get(data_source)
+    except (KeyError, LookupError, ValueError):
+        source = context.data_sources.add_pandas(data_source)
+    try:
+        dataframe_asset = source.get_asset(asset)
+    except (KeyError, LookupError):
+        dataframe_asset = source.add_dataframe_asset(asset)
+    try:
+        return dataframe_asset.get_batch_definition("whole_dataframe")
+    except (KeyError, LookupError):
+        return dataframe_asset.add_batch_definition_whole_dataframe("whole_dataframe")
+
+
+def _outcome(suite_name: str, checkpoint_result: Any) -> SuiteOutcome:
+    failed: list[FailedExpectation] = []
+    evaluated = 0
+    for validation_result in checkpoint_result.run_results.values():
+        for result in validation_result.results:
+            evaluated += 1
+            if result.success:
+                continue
+            config = result.expectation_config
+            details = result.result or {}
+            exception = None
+            info = result.exception_info or {}
+            if info.get("raised_exception"):
+                exception = str(info.get("exception_message") or "error")
+            sample = details.get("partial_unexpected_index_list") or details.get("partial_unexpected_list") or []
+            failed.append(FailedExpectation(
+                suite=suite_name,
+                expectation=config.type,
+                description=config.description or config.type,
+                column=config.kwargs.get("column"),
+                unexpected_count=details.get("unexpected_count"),
+                element_count=details.get("element_count"),
+                sample=[_plain(value) for value in sample[:SAMPLE_SIZE]],
+                exception=exception,
+            ))
+    return SuiteOutcome(suite=suite_name, success=bool(checkpoint_result.success), evaluated=evaluated, failed=failed)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy of a sample value (dates and numpy scalars become str / Python numbers)."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):  # numpy scalars subclass these
+        return float(value) if isinstance(value, float) else int(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        try:
+            item = value.item()
+        except (ValueError, TypeError):
+            return str(value)
+        return item if isinstance(item, (bool, int, float, str)) else _plain(str(item))
+    return str(value)
