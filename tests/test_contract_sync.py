@@ -29,3 +29,13 @@ def test_dbt_sources_declare_every_contract_column_in_order():
         assert columns == [*contract.column_names, *LOAD_METADATA_COLUMNS], contract.key
         location = table["config"]["meta"]["external_location"]
         assert f"/lake/raw/{contract.source}/{contract.table}/" in location
+
+
+def test_every_export_destination_is_a_dbt_exposure():
+    from orchestration.exports.config import load_destinations
+
+    path = PROJECT_ROOT / "dbt_project" / "models" / "exports" / "_exports__exposures.yml"
+    exposures = {e["name"]: e for e in yaml.safe_load(path.read_text(encoding="utf-8"))["exposures"]}
+    assert set(exposures) == {d.name for d in load_destinations()}
+    for exposure in exposures.values():
+        assert exposure["depends_on"] == ["ref('export_audience')"]

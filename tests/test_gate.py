@@ -1,0 +1,387 @@
+"""The quality gate: reconciliation with the source systems, profile integrity, the export contract, thresholds.
+
+The asset checks run through real Dagster on the sample retailer (the session's `built_warehouse`). The breach
+scenario tampers the ERP's control totals of the latest business day in a copy of the data directory,
+re-ingests that dump's control file and rebuilds the models that read it, exactly as an engineer would.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from tests.conftest import warehouse_connection
+
+pytestmark = pytest.mark.slow
+
+THRESHOLDS_FILE = Path(__file__).resolve().parent.parent / "expectations" / "thresholds.yml"
+CONTROL_KEY = dg.AssetKey(["raw", "control", "totals"])
+RECONCILIATION_KEY = dg.AssetKey(["marts", "reconciliation_orders_daily"])
+CUSTOMERS_KEY = dg.AssetKey(["marts", "customers"])
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+def run_gate_checks(root: Path, instance: dg.DagsterInstance) -> dict[str, dg.AssetCheckEvaluation]:
+    """Both gate checks, alone, through Dagster against the warehouse under ``root``."""
+    from orchestration.quality.checks import gate_checks
+    from orchestration.resources import DataDirResource
+
+    result = dg.materialize(
+        [dg.AssetSpec(RECONCILIATION_KEY), dg.AssetSpec(CUSTOMERS_KEY), *gate_checks],
+        selection=dg.AssetSelection.checks(*gate_checks),
+        resources={"data_dir": DataDirResource(data_dir=str(root))}, instance=instance, raise_on_error=False,
+    )
+    return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+
+
+@dg.asset(deps=[RECONCILIATION_KEY], key=dg.AssetKey(["exports", "gate_probe"]))
+def gate_probe() -> None:
+    """Stands in for an export: downstream of the reconciliation model, so the blocking check guards it."""
+
+
+def latest_dump_and_day(root: Path) -> tuple[str, str]:
+    from orchestration.ingest.partitions import complete_dump_dates
+    from orchestration.settings import data_paths
+
+    latest = max(complete_dump_dates(data_paths(root)))
+    return latest, (date.fromisoformat(latest) - timedelta(days=1)).isoformat()
+
+
+def set_erp_control_amount(root: Path, dump_date: str, day: str, amount: float) -> None:
+    """Rewrites the ERP's reported total amount of ``day`` in the control file of ``dump_date``."""
+    (path,) = (root / "landing" / dump_date / "control").glob("control_totals_*.csv")
+    lines = path.read_bytes().decode("utf-8").splitlines(keepends=True)
+    prefix = f"erp,{day},total,"
+    hits = [i for i, line in enumerate(lines) if line.startswith(prefix)]
+    assert len(hits) == 1, f"expected one ERP total for {day} in {path}"
+    ending = lines[hits[0]][len(lines[hits[0]].rstrip("\r\n")):]
+    fields = lines[hits[0]].rstrip("\r\n").split(",")
+    fields[-1] = f"{amount:.2f}"
+    lines[hits[0]] = ",".join(fields) + ending
+    path.write_bytes("".join(lines).encode("utf-8"))
+
+
+def reingest_control_and_rebuild(root: Path, dump_date: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """Re-ingests the dump's control totals, then rebuilds staging (its views point at this copy's lake), the
+    as-of date and the reconciliation model, with the gate checks and a probe downstream of the model."""
+    from orchestration.dbt.assets import dbt_resource, warehouse_models
+    from orchestration.ingest.assets import ingest_assets
+    from orchestration.quality.checks import gate_checks
+    from orchestration.resources import DataDirResource
+
+    resources = {"data_dir": DataDirResource(data_dir=str(root))}
+    ingested = dg.materialize(ingest_assets, selection=[CONTROL_KEY], partition_key=dump_date, instance=instance,
+                              resources=resources, raise_on_error=False)
+    assert ingested.success, "re-ingesting the tampered control totals failed"
+    selection = (
+        dg.AssetSelection.groups("staging")
+        | dg.AssetSelection.assets(dg.AssetKey(["intermediate", "int_as_of_date"]), RECONCILIATION_KEY)
+        | dg.AssetSelection.assets(gate_probe.key)
+    )
+    return dg.materialize(
+        [warehouse_models, *gate_checks, gate_probe], selection=selection, instance=instance,
+        resources={**resources, "dbt": dbt_resource()}, raise_on_error=False,
+    )
+
+
+def check_evaluation(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+    assert len(evaluations) == 1, f"check {name} did not run exactly once"
+    return evaluations[0]
+
+
+def audience(n: int, segment: str = "win_back", **columns) -> pd.DataFrame:
+    frame = pd.DataFrame({
+        "segment": [segment] * n,
+        "customer_id": [f"cus_{segment}_{i:05d}" for i in range(n)],
+        "email": [f"p{i}@mail.ru" for i in range(n)],
+        "phone": [f"+7916{i:07d}" for i in range(n)],
+        "first_name": ["Анна"] * n,
+        "is_email_contactable": [True] * n,
+        "is_sms_contactable": [True] * n,
+    })
+    for name, values in columns.items():
+        frame[name] = values
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------- thresholds
+
+def test_thresholds_file_reads_as_documented():
+    from orchestration.quality.thresholds import load_thresholds
+
+    thresholds = load_thresholds(THRESHOLDS_FILE)
+    assert thresholds.window == "latest_dump"
+    assert thresholds.tolerances == {s: {"order_count": 0.01, "order_amount": 0.01} for s in ("shop", "erp", "pos")}
+    assert thresholds.segment_size_max_relative_change == 0.5
+    assert thresholds.parameters()["erp__order_amount_max_relative_difference"] == 0.01
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda d: d["reconciliation"]["tolerances"]["erp"].update(order_amount_max_relative_diference=0.01),
+     ["reconciliation.tolerances.erp.order_amount_max_relative_diference", "unknown key",
+      "did you mean 'order_amount_max_relative_difference'"]),
+    (lambda d: d["reconciliation"]["tolerances"]["erp"].update(order_amount_max_relative_difference=1),
+     ["reconciliation.tolerances.erp.order_amount_max_relative_difference", "would mean 100%", "write 0.01"]),
+    (lambda d: d["reconciliation"]["tolerances"]["pos"].update(order_count_max_relative_difference="1%"),
+     ["order_count_max_relative_difference", "1% -> 0.01"]),
+    (lambda d: d["reconciliation"]["tolerances"].update(epr={"order_count_max_relative_difference": 0.02}),
+     ["reconciliation.tolerances.epr", "did you mean 'erp'"]),
+    (lambda d: d["reconciliation"].update(window="latest"), ["reconciliation.window", "latest_dump"]),
+    (lambda d: d["reconciliation"].update(cut_overrides=[{"source": "pos", "cut": "shop",
+                                                          "order_count_max_relative_difference": 0.05}]),
+     ["cut_overrides #1.cut", "pos has no cut 'shop'"]),
+    (lambda d: d["exports"].update(segment_size_max_relative_change=50), ["would mean 5000%", "write 0.5"]),
+])
+def test_threshold_mistakes_fail_loudly_naming_file_and_key(tmp_path, edit, expected):
+    import yaml
+
+    from orchestration.quality.thresholds import ThresholdsError, load_thresholds
+
+    document = yaml.safe_load(THRESHOLDS_FILE.read_text(encoding="utf-8"))
+    edit(document)
+    path = tmp_path / "thresholds.yml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ThresholdsError) as raised:
+        load_thresholds(path)
+    message = str(raised.value)
+    assert str(path) in message
+    for fragment in expected:
+        assert fragment in message
+
+
+def test_a_key_written_twice_is_rejected(tmp_path):
+    from orchestration.quality.thresholds import ThresholdsError, load_thresholds
+
+    text = THRESHOLDS_FILE.read_text(encoding="utf-8").replace(
+        "    erp:\n", "    erp:\n      order_amount_max_relative_difference: 0.05\n", 1)
+    path = tmp_path / "thresholds.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ThresholdsError, match="appears twice"):
+        load_thresholds(path)
+
+
+def test_most_specific_cut_override_wins():
+    import yaml
+
+    from orchestration.quality.thresholds import parse_thresholds
+
+    document = yaml.safe_load(THRESHOLDS_FILE.read_text(encoding="utf-8"))
+    document["reconciliation"]["cut_overrides"] = [
+        {"source": "pos", "cut": "store", "order_count_max_relative_difference": 0.05},
+        {"source": "pos", "cut": "store", "cut_value": "S07", "order_count_max_relative_difference": 0.2,
+         "reason": "till clock"},
+    ]
+    thresholds = parse_thresholds(document)
+    assert thresholds.tolerance("pos", "store", "S07", "order_count").value == 0.2
+    assert thresholds.tolerance("pos", "store", "S01", "order_count").value == 0.05
+    assert thresholds.tolerance("pos", "store", "S07", "order_amount").value == 0.01  # override sets count only
+    assert thresholds.tolerance("pos", "total", "all", "order_count").rule == "pos"
+
+
+# ---------------------------------------------------------------------------------------------- reconciliation
+
+def test_reconciliation_model_agrees_with_the_systems_on_the_latest_dump(built_warehouse):
+    with warehouse_connection(built_warehouse) as con:
+        rows = con.execute("""
+            select source_system, cut, count(*), max(abs(count_diff_rel)), max(abs(amount_diff_rel)),
+                   bool_or(is_missing_in_control), bool_or(is_missing_in_warehouse)
+            from reconciliation_orders_daily where is_in_latest_dump_window group by all order by all
+        """).fetchall()
+        days = con.execute("select distinct business_date from reconciliation_orders_daily "
+                           "where is_in_latest_dump_window order by 1").fetchall()
+    assert {(source, cut) for source, cut, *_ in rows} == {
+        ("shop", "total"), ("erp", "total"), ("erp", "channel"), ("pos", "total"), ("pos", "store")}
+    for source, cut, count, count_diff, amount_diff, missing_control, missing_warehouse in rows:
+        assert count_diff <= 0.01 and amount_diff <= 0.01, (source, cut, count_diff, amount_diff)
+        assert not missing_control and not missing_warehouse
+    _, latest_day = latest_dump_and_day(built_warehouse)
+    assert [str(day) for (day,) in days][-1] == latest_day and len(days) == 2  # the day and its restatement
+
+
+def test_gate_passes_on_the_clean_sample_through_dagster(built_warehouse, dagster_instance):
+    from orchestration.quality.gx_runner import data_docs_index
+    from orchestration.settings import data_paths
+
+    evaluations = run_gate_checks(built_warehouse, dagster_instance)
+    reconciliation = evaluations["reconciliation_within_tolerance"]
+    integrity = evaluations["profile_integrity"]
+    assert reconciliation.passed, reconciliation.description
+    assert integrity.passed, integrity.description
+    assert reconciliation.metadata["rows_checked"].value > 0
+    assert reconciliation.metadata["days_checked"].value == 2
+    assert "| day | source |" in reconciliation.metadata["differences_by_day"].value
+    assert set(reconciliation.metadata["worst_difference"].value) >= {"day", "source", "cut", "metric", "value"}
+    assert integrity.metadata["duplicate_customer_ids"].value == 0
+    assert integrity.metadata["orphan_orders"].value == 0
+    assert data_docs_index(data_paths(built_warehouse)).exists()
+    assert not (built_warehouse / "exports" / "gate_failures").exists()
+
+
+@pytest.fixture(scope="module")
+def tampered_story(built_warehouse, dagster_instance, tmp_path_factory):
+    """A copy of the sample whose ERP reports the latest day's revenue 1.5% below the warehouse (breach),
+    then, after the "fix", 0.5% below (within tolerance)."""
+    root = tmp_path_factory.mktemp("tampered")
+    for folder in ("landing", "lake"):
+        shutil.copytree(built_warehouse / folder, root / folder)
+    (root / "warehouse").mkdir()
+    shutil.copy2(built_warehouse / "warehouse" / "cdp.duckdb", root / "warehouse" / "cdp.duckdb")
+    dump_date, day = latest_dump_and_day(root)
+    with warehouse_connection(built_warehouse) as con:
+        (amount,) = con.execute(
+            "select warehouse_order_amount from reconciliation_orders_daily "
+            "where source_system = 'erp' and cut = 'total' and business_date = ?", [day]).fetchone()
+    story = {"root": root, "dump_date": dump_date, "day": day, "amount": float(amount)}
+    set_erp_control_amount(root, dump_date, day, float(amount) / 1.015)
+    story["breach"] = reingest_control_and_rebuild(root, dump_date, dagster_instance)
+    story["breach_reports"] = sorted(p.name for p in (root / "exports" / "gate_failures").glob("*"))
+    set_erp_control_amount(root, dump_date, day, float(amount) / 1.005)
+    story["fixed"] = reingest_control_and_rebuild(root, dump_date, dagster_instance)
+    story["fixed_reports"] = sorted(p.name for p in (root / "exports" / "gate_failures").glob("*"))
+    return story
+
+
+def test_a_one_and_a_half_percent_erp_revenue_gap_fails_the_gate_naming_day_source_metric(tampered_story):
+    evaluation = check_evaluation(tampered_story["breach"], "reconciliation_within_tolerance")
+    day = tampered_story["day"]
+    assert not evaluation.passed
+    assert evaluation.description.startswith(f"{day} erp amount differs by +1.5")
+    assert "(tolerance 1%)" in evaluation.description
+    worst = evaluation.metadata["worst_difference"].value
+    assert (worst["day"], worst["source"], worst["cut"], worst["metric"]) == (day, "erp", "total", "order_amount")
+    assert worst["value"] == pytest.approx(0.015, abs=2e-4)
+    assert "**BREACH**" in evaluation.metadata["differences_by_day"].value
+    assert evaluation.metadata["breach_count"].value == 1  # the channels still agree: only the total is off
+
+
+def test_the_failed_gate_blocks_what_is_downstream_and_writes_a_report(tampered_story):
+    result = tampered_story["breach"]
+    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert RECONCILIATION_KEY in materialized
+    assert gate_probe.key not in materialized, "a blocking check failed, yet the downstream asset ran"
+    dump_date, day = tampered_story["dump_date"], tampered_story["day"]
+    stem = f"{dump_date}-reconciliation_within_tolerance"
+    assert tampered_story["breach_reports"] == [f"{stem}.json", f"{stem}.md"]
+    report = (tampered_story["root"] / "exports" / "gate_failures" / f"{stem}.resolved.md").read_text(encoding="utf-8")
+    assert f"{day} erp amount differs by +1.5" in report
+    assert "## What to do" in report and "Re-run" in report
+    data = json.loads((tampered_story["root"] / "exports" / "gate_failures" / f"{stem}.resolved.json").read_text())
+    assert data["passed"] is False and data["metadata"]["worst_difference"]["source"] == "erp"
+
+
+def test_half_a_percent_is_within_tolerance_and_resolves_the_report(tampered_story):
+    evaluation = check_evaluation(tampered_story["fixed"], "reconciliation_within_tolerance")
+    assert evaluation.passed, evaluation.description
+    assert evaluation.metadata["worst_difference"].value["value"] == pytest.approx(0.005, abs=2e-4)
+    materialized = {event.asset_key for event in tampered_story["fixed"].get_asset_materialization_events()}
+    assert gate_probe.key in materialized
+    stem = f"{tampered_story['dump_date']}-reconciliation_within_tolerance"
+    assert tampered_story["fixed_reports"] == [f"{stem}.resolved.json", f"{stem}.resolved.md"]
+
+
+# ---------------------------------------------------------------------------------------------- profile integrity
+
+def test_a_duplicated_customer_id_fails_profile_integrity(built_warehouse):
+    from orchestration.quality.integrity import read_customers, read_orders, validate_profile_integrity
+    from orchestration.settings import data_paths
+
+    paths = data_paths(built_warehouse)
+    customers = read_customers(paths)
+    duplicated = pd.concat([customers, customers.iloc[[7]]], ignore_index=True)
+    result = validate_profile_integrity(duplicated, read_orders(paths))
+    assert not result.passed
+    assert "customer_id is unique" in result.description
+    assert customers.iloc[7]["customer_id"] in result.description
+    assert result.metadata["duplicate_customer_ids"] == 2
+    assert [f.expectation for f in result.failed_expectations] == ["expect_column_values_to_be_unique"]
+
+
+def test_contactable_without_consent_and_orphan_orders_fail_profile_integrity(built_warehouse):
+    from orchestration.quality.integrity import read_customers, read_orders, validate_profile_integrity
+    from orchestration.settings import data_paths
+
+    paths = data_paths(built_warehouse)
+    customers, orders = read_customers(paths), read_orders(paths)
+    customers.loc[customers.index[:2], ["is_sms_contactable", "has_sms_consent"]] = [True, False]
+    orders.loc[orders.index[0], "customer_exists"] = False
+    result = validate_profile_integrity(customers, orders)
+    failed = {f.description for f in result.failed_expectations}
+    assert "Every sms-contactable customer has sms consent." in failed
+    assert "No orphan orders: every order's customer_id exists in the customers mart." in failed
+    assert result.metadata["orphan_orders"] == 1
+
+
+# ---------------------------------------------------------------------------------------------- export contract
+
+def validate(frame: pd.DataFrame, previous: dict[str, int] | None, channel: str = "email", **kwargs):
+    from orchestration.quality.export_contract import validate_export_audience
+
+    return validate_export_audience(
+        frame, destination="mindbox", channel=channel, required_columns=["customer_id", "email", "first_name"],
+        previous_segment_sizes=previous, thresholds=THRESHOLDS_FILE, **kwargs)
+
+
+def test_export_contract_holds_for_a_clean_audience():
+    result = validate(audience(150), {"win_back": 150})
+    assert result.passed, result.description
+
+
+def test_export_contract_fails_on_a_contact_without_consent():
+    frame = audience(150)
+    frame.loc[3, "is_email_contactable"] = False
+    result = validate(frame, None)
+    assert not result.passed
+    assert "No contact without email consent" in result.description
+    assert result.metadata["rows_without_consent"] == 1
+    assert frame.loc[3, "customer_id"] in result.description
+
+
+@pytest.mark.parametrize("previous, current, passes", [
+    (100, 160, False), (250, 100, False), (100, 140, True), (250, 150, True), (20, 45, True)])
+def test_export_contract_bounds_segment_size_changes(previous, current, passes):
+    # ±60% fails, ±40% passes; segments under segment_size_min_rows (100) before and now are not bounded.
+    result = validate(audience(current), {"win_back": previous})
+    assert result.passed is passes, result.description
+    if not passes:
+        assert f"segment win_back size changed by {(current - previous) / previous:+.1%}" in result.description
+
+
+def test_export_contract_fails_on_missing_columns_and_bad_addresses():
+    frame = audience(120).drop(columns=["first_name"])
+    frame.loc[5, "email"] = "anna at mail.ru"
+    frame.loc[6, "phone"] = "89161234567"
+    result = validate(frame, None)
+    problems = " ".join(result.metadata["problems"])
+    assert not result.passed
+    assert "requires column 'first_name'" in problems
+    assert "Every email is a valid email address: 1 of 120 rows fail" in problems
+    assert "Every phone is in E.164: 1 of 120 rows fail" in problems
+
+
+def test_export_contract_hook_for_the_writer(tmp_path):
+    import duckdb
+
+    from orchestration.exports.config import load_destinations
+    from orchestration.quality.export_contract import export_contract_check
+    from orchestration.settings import data_paths
+
+    destination = next(d for d in load_destinations() if d.channel == "sms")
+    frame = audience(130, segment=destination.segments[0], segment_reason=["r"] * 130, last_name=["Б"] * 130,
+                     birth_date=[None] * 130, as_of_date=[date(2026, 11, 20)] * 130)
+    with duckdb.connect() as con:
+        con.register("frame", frame)
+        con.execute("create temp table members as select * from frame")
+        assert export_contract_check(destination, con, {destination.segments[0]: 120}, paths=data_paths(tmp_path)) == []
+        problems = export_contract_check(destination, con, {destination.segments[0]: 400}, paths=data_paths(tmp_path))
+    assert problems[0].startswith(f"segment {destination.segments[0]} size changed by -67.5%")
+    report = tmp_path / "exports" / "gate_failures" / f"2026-11-20-export_contract-{destination.name}.md"
+    assert problems[-1] == f"report: {report}" and report.exists()
+    assert (tmp_path / "quality" / "data_docs" / "index.html").exists()
