@@ -44,7 +44,7 @@ def summarize(paths: DataPaths) -> str:
                          f"{suppressed:,} suppressed -> exports/{target['path']}/")
     failures = paths.exports / "gate_failures"
     if failures.exists():
-        reports = sorted(failures.glob("*.md"))
+        reports = sorted(p for p in failures.glob("*.md") if not p.name.endswith(".resolved.md"))
         if reports:
             lines.append(f"Gate failures reported: {len(reports)} (latest: {reports[-1]})")
     return "\n".join(lines)

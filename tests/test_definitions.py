@@ -36,3 +36,17 @@ def test_warehouse_writers_share_the_single_writer_pool():
     from orchestration.dbt.assets import WAREHOUSE_POOL, warehouse_models
 
     assert warehouse_models.op.pool == WAREHOUSE_POOL
+
+
+def test_the_gate_guards_every_export():
+    from orchestration.definitions import defs
+
+    checks = {key for key in defs.resolve_asset_graph().asset_check_keys}
+    gate = {
+        dg.AssetCheckKey(dg.AssetKey(["marts", "reconciliation_orders_daily"]), "reconciliation_within_tolerance"),
+        dg.AssetCheckKey(dg.AssetKey(["marts", "customers"]), "profile_integrity"),
+    }
+    assert gate <= checks
+    for spec in defs.resolve_all_asset_specs():
+        if spec.group_name == "exports" and spec.key.path[1] != "export_audience":
+            assert {key.asset_key for key in gate} <= {dep.asset_key for dep in spec.deps}, spec.key

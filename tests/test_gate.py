@@ -85,10 +85,13 @@ def reingest_control_and_rebuild(root: Path, dump_date: str, instance: dg.Dagste
         | dg.AssetSelection.assets(dg.AssetKey(["intermediate", "int_as_of_date"]), RECONCILIATION_KEY)
         | dg.AssetSelection.assets(gate_probe.key)
     )
-    return dg.materialize(
+    result = dg.materialize(
         [warehouse_models, *gate_checks, gate_probe], selection=selection, instance=instance,
         resources={**resources, "dbt": dbt_resource()}, raise_on_error=False,
     )
+    built = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert RECONCILIATION_KEY in built, "rebuilding reconciliation_orders_daily failed: see the dbt output above"
+    return result
 
 
 def check_evaluation(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
@@ -273,8 +276,10 @@ def test_the_failed_gate_blocks_what_is_downstream_and_writes_a_report(tampered_
     report = (tampered_story["root"] / "exports" / "gate_failures" / f"{stem}.resolved.md").read_text(encoding="utf-8")
     assert f"{day} erp amount differs by +1.5" in report
     assert "## What to do" in report and "Re-run" in report
+    assert report.startswith("> **Resolved:** the check passed again")
     data = json.loads((tampered_story["root"] / "exports" / "gate_failures" / f"{stem}.resolved.json").read_text())
-    assert data["passed"] is False and data["metadata"]["worst_difference"]["source"] == "erp"
+    assert data["passed"] is False and data["status"] == "resolved"
+    assert data["metadata"]["worst_difference"]["source"] == "erp"
 
 
 def test_half_a_percent_is_within_tolerance_and_resolves_the_report(tampered_story):
@@ -385,3 +390,25 @@ def test_export_contract_hook_for_the_writer(tmp_path):
     report = tmp_path / "exports" / "gate_failures" / f"2026-11-20-export_contract-{destination.name}.md"
     assert problems[-1] == f"report: {report}" and report.exists()
     assert (tmp_path / "quality" / "data_docs" / "index.html").exists()
+
+
+def test_count_floor_tolerates_a_single_order_but_not_two():
+    import pandas as pd
+
+    from orchestration.quality.reconciliation import findings, prepare
+    from orchestration.quality.thresholds import load_thresholds
+
+    def frame(warehouse_orders):
+        return pd.DataFrame([{
+            "source_system": "shop", "business_date": "2026-11-19", "cut": "total", "cut_value": "all",
+            "control_order_count": 35, "warehouse_order_count": warehouse_orders,
+            "count_diff_rel": (warehouse_orders - 35) / 35,
+            "control_order_amount": 50_000.0, "warehouse_order_amount": 49_900.0, "amount_diff_rel": -0.002,
+            "is_missing_in_warehouse": False, "is_missing_in_control": False,
+        }])
+
+    thresholds = load_thresholds()
+    assert thresholds.order_count_max_absolute_difference == 1
+    assert findings(prepare(frame(34), thresholds)[0]) == []
+    breaches = findings(prepare(frame(33), thresholds)[0])
+    assert [(b.metric, round(b.value, 4)) for b in breaches] == [("order_count", round(-2 / 35, 4))]

@@ -5,6 +5,8 @@ assets these depend on, so when the warehouse disagrees with the source systems 
 previous export stays the latest.
 """
 
+import functools
+
 import dagster as dg
 import duckdb
 
@@ -66,7 +68,7 @@ def build_export_asset(destination: Destination) -> dg.AssetsDefinition:
             run_date = read_audience(con, paths.warehouse)
             result = export_destination(
                 con, destination, paths.exports, run_date, context.run_id, checks_passed_in_run(context),
-                contract_check=_contract_check(),
+                contract_check=_contract_check(paths),
             )
         manifest = result.manifest
         return dg.MaterializeResult(
@@ -85,13 +87,11 @@ def build_export_asset(destination: Destination) -> dg.AssetsDefinition:
     return export
 
 
-def _contract_check():
-    """The quality gate's export-contract suite, when the quality package provides it."""
-    try:
-        from orchestration.quality.export_contract import export_contract_check
-    except ImportError:
-        return None
-    return export_contract_check
+def _contract_check(paths):
+    """The quality gate's export-contract suite; results, Data Docs and failure reports go under the data dir."""
+    from orchestration.quality.export_contract import export_contract_check
+
+    return functools.partial(export_contract_check, paths=paths)
 
 
 export_assets = [build_export_asset(destination) for destination in load_destinations()]

@@ -75,7 +75,7 @@ def _run_gate(
         result = GateResult(name=check, passed=False, description=str(error), metadata={"error": str(error)})
     metadata = check_metadata(result)
     if result.passed:
-        resolved = resolve_failure_report(paths, check, as_of)
+        resolved = resolve_failure_report(paths, check, as_of, run_id=context.run.run_id, note=result.description)
         if resolved:
             metadata["resolved_failure_report"] = dg.MetadataValue.path(str(resolved))
     else:

@@ -178,7 +178,9 @@ def _problems(failed: list[FailedExpectation], sizes: "pd.DataFrame", thresholds
             first = failure.sample[0]
             sample = " (e.g. " + (", ".join(f"{k}={v}" for k, v in first.items()) if isinstance(first, dict)
                                   else str(first)) + ")"
-        if failure.exception and failure.expectation != "expect_column_to_exist":
+        if failure.expectation == "expect_column_to_exist":
+            out.append(f"{failure.description.rstrip('.')}, which the audience lacks")
+        elif failure.exception:
             out.append(f"{failure.description.rstrip('.')}: could not be checked ({failure.exception[:200]})")
         elif failure.unexpected_count is not None:
             out.append(f"{failure.description.rstrip('.')}: {failure.unexpected_count} of "

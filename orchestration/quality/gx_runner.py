@@ -82,6 +82,8 @@ def gx_session(paths: DataPaths | None) -> Iterator[Any]:
         import great_expectations as gx
 
         context = gx.get_context(mode="ephemeral")
+        for site in list(context.list_data_docs_sites()):
+            context.delete_data_docs_site(site)  # its default site would build docs in a stray temp folder
         _quiet(context)
         yield context
         return

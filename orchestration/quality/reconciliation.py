@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestration.quality.gx_runner import data_docs_index, gx_session, run_suite, suites_module
 from orchestration.quality.results import GateResult
-from orchestration.quality.thresholds import METRICS, Thresholds, load_thresholds
+from orchestration.quality.thresholds import Thresholds, load_thresholds
 from orchestration.quality.warehouse import read_frame
 from orchestration.settings import DataPaths
 
@@ -100,6 +100,12 @@ def prepare(frame: "pd.DataFrame", thresholds: Thresholds) -> tuple["pd.DataFram
     for metric, column in METRIC_COLUMNS.items():
         tolerances = [thresholds.tolerance(source, cut, value, metric) for source, cut, value in keys]
         frame[f"{column}_abs"] = frame[column].abs()
+        if metric == "order_count" and thresholds.order_count_max_absolute_difference:
+            # A difference of a handful of orders is noise at a few dozen orders a day, not an incident: it
+            # counts as no difference. Amounts keep the relative rule, so a lost order that matters still shows.
+            orders_apart = (frame["warehouse_order_count"] - frame["control_order_count"]).abs()
+            within_floor = orders_apart <= thresholds.order_count_max_absolute_difference
+            frame.loc[within_floor, f"{column}_abs"] = 0.0
         frame[f"{metric}_tolerance"] = [tolerance.value for tolerance in tolerances]
         frame[f"{metric}_tolerance_rule"] = [tolerance.rule for tolerance in tolerances]
         frame[f"{metric}_tolerance_from"] = [tolerance.origin for tolerance in tolerances]
@@ -131,7 +137,7 @@ def findings(frame: "pd.DataFrame") -> list[Finding]:
                 out.append(Finding(**common, metric=metric, kind="undefined", value=None, tolerance=tolerance,
                                    tolerance_origin=row[f"{metric}_tolerance_from"], control=control,
                                    warehouse=warehouse))
-            elif abs(value) > tolerance:
+            elif row[f"{column}_abs"] > tolerance:
                 out.append(Finding(**common, metric=metric, kind="difference", value=float(value),
                                    tolerance=float(tolerance), tolerance_origin=row[f"{metric}_tolerance_from"],
                                    control=control, warehouse=warehouse))
@@ -206,26 +212,32 @@ def _metadata(frame: "pd.DataFrame", breaches: list[Finding], thresholds: Thresh
 
 
 def _worst_difference(frame: "pd.DataFrame") -> dict[str, Any] | None:
-    """The row and metric with the largest |relative difference| relative to its tolerance."""
-    worst, worst_ratio = None, -1.0
+    """The row and metric with the largest |relative difference| relative to its tolerance (an undefined one
+    counts as infinite); on ties the latest day and the total cut, which read best."""
+    import pandas as pd
+
+    if frame.empty:
+        return None
+    candidates = []
     for metric, column in METRIC_COLUMNS.items():
-        if frame.empty:
-            continue
-        ratio = frame[f"{column}_abs"] / frame[f"{metric}_tolerance"].where(frame[f"{metric}_tolerance"] > 0, 1e-12)
-        ratio = ratio.fillna(float("inf")) if frame[column].isna().any() else ratio
-        index = ratio.idxmax()
-        if ratio[index] > worst_ratio:
-            row = frame.loc[index]
-            worst_ratio = float(ratio[index])
-            value = row[column]
-            worst = {
-                "day": row["business_date"], "source": row["source_system"], "cut": row["cut"],
-                "cut_value": row["cut_value"], "metric": metric,
-                "value": None if value != value else float(value),
-                "tolerance": float(row[f"{metric}_tolerance"]),
-                "control": float(row[f"control_{metric}"]), "warehouse": float(row[f"warehouse_{metric}"]),
-            }
-    return worst
+        tolerance = frame[f"{metric}_tolerance"].where(frame[f"{metric}_tolerance"] > 0, 1e-12)
+        candidates.append(pd.DataFrame({
+            "row": frame.index, "metric": metric,
+            "ratio": (frame[f"{column}_abs"] / tolerance).fillna(float("inf")),
+            "day": frame["business_date"], "is_cut": frame["cut"] != "total",
+        }))
+    ranked = pd.concat(candidates, ignore_index=True).sort_values(
+        ["ratio", "is_cut", "day", "metric"], ascending=[False, True, False, False], kind="stable")
+    best = ranked.iloc[0]
+    row, metric = frame.loc[best["row"]], best["metric"]
+    value = row[METRIC_COLUMNS[metric]]
+    return {
+        "day": row["business_date"], "source": row["source_system"], "cut": row["cut"],
+        "cut_value": row["cut_value"], "metric": metric,
+        "value": None if value != value else float(value),
+        "tolerance": float(row[f"{metric}_tolerance"]),
+        "control": float(row[f"control_{metric}"]), "warehouse": float(row[f"warehouse_{metric}"]),
+    }
 
 
 def _worst_text(worst: dict[str, Any] | None) -> str:
@@ -307,6 +319,3 @@ def _round(value: Any) -> float | None:
     if value is None or value != value:
         return None
     return round(float(value), 6)
-
-
-__all__ = ["CHECK_NAME", "MODEL", "Finding", "check_reconciliation", "validate_reconciliation", "METRICS"]

@@ -120,15 +120,26 @@ def write_failure_report(
     return markdown_path
 
 
-def resolve_failure_report(paths: DataPaths, check: str, as_of: str | None) -> Path | None:
-    """On a pass: renames an open report of the same check and as-of date to *.resolved.*; returns its path."""
+def resolve_failure_report(
+    paths: DataPaths, check: str, as_of: str | None, *, run_id: str | None = None, note: str = "",
+) -> Path | None:
+    """On a pass: renames an open report of the same check and as-of date to *.resolved.* with a line saying
+    when it passed again; returns the resolved report's path (None when there was no open report)."""
     markdown_path, json_path = report_paths(paths, check, as_of)
     if not markdown_path.exists():
         return None
+    passed_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    run = f" in run `{run_id}`" if run_id else ""
     resolved = markdown_path.with_name(f"{markdown_path.stem}.resolved.md")
-    os.replace(markdown_path, resolved)
+    banner = f"> **Resolved:** the check passed again at {passed_at}{run}. {note}".rstrip() + "\n\n"
+    _write_atomically(resolved, banner + markdown_path.read_text(encoding="utf-8"))
+    markdown_path.unlink()
     if json_path.exists():
-        os.replace(json_path, json_path.with_name(f"{json_path.stem}.resolved.json"))
+        document = json.loads(json_path.read_text(encoding="utf-8"))
+        document.update(status="resolved", resolved_at=passed_at, resolved_by_run=run_id)
+        _write_atomically(json_path.with_name(f"{json_path.stem}.resolved.json"),
+                          json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+        json_path.unlink()
     return resolved
 
 

@@ -71,6 +71,7 @@ class Thresholds:
     cut_overrides: tuple[CutOverride, ...] = ()
     segment_size_max_relative_change: float = 0.5
     segment_size_min_rows: int = 100
+    order_count_max_absolute_difference: int = 0  # differences of at most this many orders never breach
     source_file: Path = field(default=THRESHOLDS_FILE)
 
     def tolerance(self, source: str, cut: str, cut_value: str, metric: str) -> Tolerance:
@@ -118,9 +119,14 @@ def parse_thresholds(document: Any, source_file: Path = THRESHOLDS_FILE) -> Thre
     reconciliation = _mapping(document.get("reconciliation"), "reconciliation", problems)
     exports = _mapping(document.get("exports"), "exports", problems)
 
-    _only_keys(reconciliation, ("window", "tolerances", "cut_overrides"), "reconciliation", problems,
-               required=("window", "tolerances"))
+    _only_keys(reconciliation, ("window", "tolerances", "cut_overrides", "order_count_max_absolute_difference"),
+               "reconciliation", problems, required=("window", "tolerances"))
     window = _window(reconciliation.get("window", "latest_dump"), problems)
+    count_floor = reconciliation.get("order_count_max_absolute_difference", 0)
+    if isinstance(count_floor, bool) or not isinstance(count_floor, int) or count_floor < 0:
+        problems.append("reconciliation.order_count_max_absolute_difference: expected a whole number of orders >= 0, "
+                        f"got {count_floor!r}")
+        count_floor = 0
 
     tolerance_blocks = _mapping(reconciliation.get("tolerances"), "reconciliation.tolerances", problems)
     _only_keys(tolerance_blocks, ("default", *SOURCES), "reconciliation.tolerances", problems, required=("default",))
@@ -156,7 +162,7 @@ def parse_thresholds(document: Any, source_file: Path = THRESHOLDS_FILE) -> Thre
     return Thresholds(
         window=window, tolerances=tolerances, tolerance_origins=origins, cut_overrides=tuple(overrides),
         segment_size_max_relative_change=segment_change, segment_size_min_rows=min_rows,
-        source_file=Path(source_file),
+        order_count_max_absolute_difference=count_floor, source_file=Path(source_file),
     )
 
 

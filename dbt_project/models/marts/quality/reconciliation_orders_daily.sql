@@ -100,7 +100,7 @@ latest_dump_days as (
     cross join as_of
     where control_totals.dump_date = as_of.latest_dump_date
     union
-    select cast(as_of.latest_dump_date - 1 as date)
+    select cast({{ dbt.dateadd('day', -1, 'as_of.latest_dump_date') }} as date)
     from as_of
 ),
 
@@ -114,14 +114,22 @@ expected_days as (
     select business_date from latest_dump_days
 ),
 
+source_systems as (
+    select 'shop' as source_system
+    union all
+    select 'erp'
+    union all
+    select 'pos'
+),
+
 expected_totals as (
     select
-        systems.source_system,
+        source_systems.source_system,
         expected_days.business_date,
         'total' as cut,
         'all' as cut_value,
     from expected_days
-    cross join (select unnest(['shop', 'erp', 'pos']) as source_system) as systems
+    cross join source_systems
 ),
 
 row_keys as (
