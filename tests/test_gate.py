@@ -72,6 +72,7 @@ def reingest_control_and_rebuild(root: Path, dump_date: str, instance: dg.Dagste
     """Re-ingests the dump's control totals, then rebuilds staging (its views point at this copy's lake), the
     as-of date and the reconciliation model, with the gate checks and a probe downstream of the model."""
     from orchestration.dbt.assets import dbt_resource, warehouse_models
+    from orchestration.exports.assets import export_assets
     from orchestration.ingest.assets import ingest_assets
     from orchestration.quality.checks import gate_checks
     from orchestration.resources import DataDirResource
@@ -83,15 +84,26 @@ def reingest_control_and_rebuild(root: Path, dump_date: str, instance: dg.Dagste
     selection = (
         dg.AssetSelection.groups("staging")
         | dg.AssetSelection.assets(dg.AssetKey(["intermediate", "int_as_of_date"]), RECONCILIATION_KEY)
-        | dg.AssetSelection.assets(gate_probe.key)
+        | dg.AssetSelection.assets(gate_probe.key, *[asset.key for asset in export_assets])
     )
     result = dg.materialize(
-        [warehouse_models, *gate_checks, gate_probe], selection=selection, instance=instance,
+        [warehouse_models, *gate_checks, gate_probe, *export_assets], selection=selection, instance=instance,
         resources={**resources, "dbt": dbt_resource()}, raise_on_error=False,
     )
     built = {event.asset_key for event in result.get_asset_materialization_events()}
     assert RECONCILIATION_KEY in built, "rebuilding reconciliation_orders_daily failed: see the dbt output above"
     return result
+
+
+def exports_fingerprint(root: Path) -> dict[str, str]:
+    """Every published export file (and latest pointer) with its checksum; gate reports excluded."""
+    import hashlib
+
+    exports = root / "exports"
+    return {
+        str(path.relative_to(exports)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(exports.rglob("*")) if path.is_file() and "gate_failures" not in path.parts
+    }
 
 
 def check_evaluation(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
@@ -243,9 +255,17 @@ def tampered_story(built_warehouse, dagster_instance, tmp_path_factory):
             "select warehouse_order_amount from reconciliation_orders_daily "
             "where source_system = 'erp' and cut = 'total' and business_date = ?", [day]).fetchone()
     story = {"root": root, "dump_date": dump_date, "day": day, "amount": float(amount)}
+    # Last night's export, published while the numbers agreed: the breach must leave it exactly as it is.
+    from orchestration.exports.assets import export_assets
+    from orchestration.resources import DataDirResource
+
+    assert dg.materialize(export_assets, instance=dagster_instance,
+                          resources={"data_dir": DataDirResource(data_dir=str(root))}).success
+    story["exports_before"] = exports_fingerprint(root)
     set_erp_control_amount(root, dump_date, day, float(amount) / 1.015)
     story["breach"] = reingest_control_and_rebuild(root, dump_date, dagster_instance)
     story["breach_reports"] = sorted(p.name for p in (root / "exports" / "gate_failures").glob("*"))
+    story["exports_after_breach"] = exports_fingerprint(root)
     set_erp_control_amount(root, dump_date, day, float(amount) / 1.005)
     story["fixed"] = reingest_control_and_rebuild(root, dump_date, dagster_instance)
     story["fixed_reports"] = sorted(p.name for p in (root / "exports" / "gate_failures").glob("*"))
@@ -280,6 +300,17 @@ def test_the_failed_gate_blocks_what_is_downstream_and_writes_a_report(tampered_
     data = json.loads((tampered_story["root"] / "exports" / "gate_failures" / f"{stem}.resolved.json").read_text())
     assert data["passed"] is False and data["status"] == "resolved"
     assert data["metadata"]["worst_difference"]["source"] == "erp"
+
+
+def test_the_breach_blocks_every_export_and_leaves_the_previous_one_in_place(tampered_story):
+    from orchestration.exports.assets import export_assets
+
+    materialized = {event.asset_key for event in tampered_story["breach"].get_asset_materialization_events()}
+    assert not {asset.key for asset in export_assets} & materialized, "an export ran although the gate failed"
+    assert tampered_story["exports_before"], "the clean night published exports"
+    assert tampered_story["exports_after_breach"] == tampered_story["exports_before"]
+    fixed = {event.asset_key for event in tampered_story["fixed"].get_asset_materialization_events()}
+    assert {asset.key for asset in export_assets} <= fixed, "once the numbers agree again, every export runs"
 
 
 def test_half_a_percent_is_within_tolerance_and_resolves_the_report(tampered_story):
