@@ -28,7 +28,7 @@ def checks_passed_in_run(context: dg.AssetExecutionContext) -> list[str]:
     """The gate checks that passed earlier in this run, by name, and how many dbt tests passed."""
     evaluations = [
         entry.dagster_event.event_specific_data
-        for entry in context.instance.all_logs(context.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        for entry in context.instance.all_logs(context.run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     ]
     passed = {evaluation.asset_check_key for evaluation in evaluations if evaluation.passed}
     gate = sorted(f"{key.asset_key.to_user_string()}:{key.name}" for key in passed if key.name in GATE_CHECK_NAMES)
@@ -67,7 +67,7 @@ def build_export_asset(destination: Destination) -> dg.AssetsDefinition:
         with duckdb.connect() as con:
             run_date = read_audience(con, paths.warehouse)
             result = export_destination(
-                con, destination, paths.exports, run_date, context.run_id, checks_passed_in_run(context),
+                con, destination, paths.exports, run_date, context.run.run_id, checks_passed_in_run(context),
                 contract_check=_contract_check(paths),
             )
         manifest = result.manifest
