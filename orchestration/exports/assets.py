@@ -12,16 +12,15 @@ import duckdb
 
 from orchestration.exports.config import Destination, load_destinations
 from orchestration.exports.writer import export_destination, read_audience
+from orchestration.quality.checks import gate_checks
 from orchestration.resources import DataDirResource
 
 EXPORTS_GROUP = "exports"
 EXPORT_AUDIENCE_KEY = dg.AssetKey(["exports", "export_audience"])
-# The gate's blocking checks live on these; depending on them puts every export behind the gate.
-GATE_CHECK_NAMES = {"reconciliation_within_tolerance", "profile_integrity"}
-GATED_UPSTREAM_KEYS = [
-    dg.AssetKey(["marts", "customers"]),
-    dg.AssetKey(["marts", "reconciliation_orders_daily"]),
-]
+# The gate's blocking checks live on these assets; depending on them puts every export behind the gate.
+GATE_CHECK_KEYS = [key for check in gate_checks for key in check.check_keys]
+GATE_CHECK_NAMES = {key.name for key in GATE_CHECK_KEYS}
+GATED_UPSTREAM_KEYS = sorted({key.asset_key for key in GATE_CHECK_KEYS}, key=lambda key: key.to_user_string())
 
 
 def checks_passed_in_run(context: dg.AssetExecutionContext) -> list[str]:
