@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export PYTHONHASHSEED := 0
 
-.PHONY: install sample demo nightly test dev clean
+.PHONY: install sample demo nightly test dev bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ demo: sample nightly  ## set up, generate the sample retailer, run the whole pip
 
 test: install  ## set up and run the test suite
 	$(PY) -m pytest
+
+bench: install  ## time the nightly at SCALE=S|M|L against the floor and a pandas peer (docs/performance.md)
+	$(PY) -m benchmarks.run --scale $(SCALE) --out benchmarks/results/$(SCALE)
 
 dev: install  ## the Dagster UI on this project
 	$(VENV)/bin/dagster dev

@@ -6,6 +6,7 @@ failed load leaves the previous partition exactly as it was, and a rerun replace
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -25,6 +26,12 @@ from orchestration.settings import DataPaths
 DATA_FILE = "data.parquet"
 QUARANTINE_FILE = "quarantine.parquet"
 LEDGER_FILE = "files.parquet"
+# Lines parsed per pass: bounds the memory of the typed rows of one pass whatever the file's size.
+ROWS_PER_SLICE = 4_000_000
+# DuckDB's memory for one load (the same variable and default as dbt's profile); beyond it DuckDB spills to the
+# scratch folder. 10 GB keeps the whole process under 12 GB resident (docs/performance.md).
+MEMORY_LIMIT_ENV = "CDP_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "10GB"
 
 
 @dataclass
@@ -95,10 +102,13 @@ def load_partition(contract: TableContract, dump_date: str, paths: DataPaths, th
         con = duckdb.connect()
         if threads:
             con.execute(f"set threads = {int(threads)}")
-        con.execute(f"create temp table loaded as select * from ({_empty_loaded_sql(contract)})")
+        con.execute(f"set memory_limit = {sql_literal(os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT)}")
+        con.execute(f"set temp_directory = {sql_literal(str(work_dir / 'spill'))}")
         con.execute(
             "create temp table quarantined (source_file varchar, line_number bigint, reason varchar, raw_line varchar)"
         )
+        load = _Load(contract=contract, parts_dir=work_dir / "parts", dump_date=dump_date, loaded_at=loaded_at)
+        load.parts_dir.mkdir()
         seen_in_this_dump: dict[str, str] = {}
         for landed in files:
             decoded = decode_to_utf8(landed, contract.encoding, work_dir)
@@ -109,9 +119,9 @@ def load_partition(contract: TableContract, dump_date: str, paths: DataPaths, th
                 contract, paths, dump_date, landed, decoded.sha256
             )
             seen_in_this_dump.setdefault(decoded.sha256, relative)
-            _load_file(con, contract, decoded, relative, file_report)
+            _load_file(con, load, decoded, relative, file_report)
         _accumulate_reasons(con, report)
-        _write_outputs(con, contract, paths, dump_date, report, loaded_at, work_dir)
+        _write_outputs(con, load, paths, report, work_dir)
         con.close()
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -121,14 +131,40 @@ def load_partition(contract: TableContract, dump_date: str, paths: DataPaths, th
     return report
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, contract: TableContract, decoded: DecodedFile, relative: str,
+@dataclass
+class _Load:
+    """One partition being loaded: its loaded rows go to Parquet parts, in file and line order."""
+
+    contract: TableContract
+    parts_dir: Path
+    dump_date: str
+    loaded_at: datetime
+    parts: list[Path] = field(default_factory=list)
+
+    def next_part(self) -> Path:
+        return self.parts_dir / f"part-{len(self.parts):06d}.parquet"
+
+    def loaded_columns_sql(self) -> str:
+        """The raw table's columns, in order, selected from a parsed slice."""
+        columns = ", ".join(quote_identifier(c) for c in self.contract.column_names)
+        assert LOAD_METADATA_COLUMNS == ("_source_file", "_line_number", "_dump_date", "_loaded_at")
+        return (
+            f"{columns}, ? as _source_file, line_number as _line_number, "
+            f"{sql_literal(self.dump_date)}::date as _dump_date, "
+            f"{sql_literal(self.loaded_at.isoformat(sep=' '))}::timestamp as _loaded_at"
+        )
+
+
+def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile, relative: str,
                file_report: FileReport) -> None:
+    contract = load.contract
     con.execute("drop table if exists lines")
     # One VARCHAR column per physical line; the insertion order of the table is the file order, so
     # rowid + 1 is the line number. The unit separator never occurs in text, so no line is split.
+    # line_hash serves the duplicate-line count (computed once here, compared as text only where it repeats).
     con.execute(
-        "create temp table lines as select line from read_csv(?, columns = {'line': 'VARCHAR'}, delim = '\x1f', "
-        "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false)",
+        "create temp table lines as select line, hash(line) as line_hash from read_csv(?, columns = {'line': 'VARCHAR'}, "
+        "delim = '\x1f', quote = '', escape = '', header = false, auto_detect = false, strict_mode = false)",
         [str(decoded.readable_path)],
     )
     total_lines = con.execute("select count(*) from lines").fetchone()[0]
@@ -150,33 +186,70 @@ def _load_file(con: duckdb.DuckDBPyConnection, contract: TableContract, decoded:
              first_data_rowid],
         )
         file_report.lines_quarantined = file_report.lines_read
+        con.execute("drop table lines")
         return
 
-    con.execute(f"create or replace temp table parsed as {parse_lines_sql(contract, 'lines', first_data_rowid)}")
+    # Parse in slices of lines: each slice's loaded rows are written to a Parquet part straight away (the
+    # parts are concatenated in order at the end), only its quarantined lines are kept.
     columns = ", ".join(quote_identifier(c) for c in contract.column_names)
-    con.execute(
-        f"insert into loaded select {columns}, ? as _source_file, line_number as _line_number "
-        "from parsed where reason is null order by line_number",
-        [relative],
-    )
-    con.execute(
-        "insert into quarantined select ?, line_number, reason, line from parsed where reason is not null "
-        "order by line_number",
-        [relative],
-    )
-    counts = con.execute(
-        "select count(*) filter (where reason is null), count(*) filter (where reason is not null), "
-        "count(*) filter (where reason is null) - count(distinct line) filter (where reason is null) from parsed"
-    ).fetchone()
-    file_report.rows_loaded, file_report.lines_quarantined, file_report.duplicate_lines = counts
+    for start in range(first_data_rowid, total_lines, ROWS_PER_SLICE):
+        con.execute(
+            "create or replace temp table parsed as select line_number, reason, "
+            f"case when reason is not null then line end as raw_line, {columns} "
+            f"from ({parse_lines_sql(contract, 'lines', start, start + ROWS_PER_SLICE)})"
+        )
+        part = load.next_part()
+        loaded = con.execute(
+            f"copy (select {load.loaded_columns_sql()} from parsed where reason is null) "
+            f"to {sql_literal(str(part))} (format parquet, compression zstd)",
+            [relative],
+        ).fetchone()[0]
+        if loaded:
+            load.parts.append(part)
+        else:
+            part.unlink(missing_ok=True)
+        con.execute(
+            "insert into quarantined select ?, line_number, reason, raw_line from parsed where reason is not null",
+            [relative],
+        )
+        file_report.rows_loaded += loaded
+    con.execute("drop table if exists parsed")
+    file_report.lines_quarantined = file_report.lines_read - file_report.rows_loaded
+    file_report.duplicate_lines = _duplicate_loaded_lines(con, relative, first_data_rowid)
+    con.execute("drop table lines")
     if not decoded.ends_with_newline and file_report.lines_read:
-        last = con.execute("select reason from parsed order by line_number desc limit 1").fetchone()[0]
-        if last is not None:
+        last_is_quarantined = con.execute(
+            "select count(*) from quarantined where source_file = ? and line_number = ?", [relative, total_lines]
+        ).fetchone()[0]
+        if last_is_quarantined:
             con.execute(
                 "update quarantined set reason = reason || ' (last line has no line break: the file was "
                 "probably cut off)' where source_file = ? and line_number = ?",
                 [relative, total_lines],
             )
+
+
+def _duplicate_loaded_lines(con: duckdb.DuckDBPyConnection, relative: str, first_data_rowid: int) -> int:
+    """Loaded lines that repeat an earlier loaded line of the same file, counted exactly.
+
+    Equal lines parse alike, so a line text is either always loaded or always quarantined: the repeats
+    among loaded lines are the repeats among all lines less those among quarantined lines. Only lines whose
+    hash occurs more than once are compared as text, so the exact count stays cheap on large files.
+    """
+    repeats_all = con.execute(
+        """
+        with data as (select line, line_hash from lines where rowid >= ? and line is not null),
+        candidates as (select line_hash from data group by 1 having count(*) > 1)
+        select coalesce(count(*) - count(distinct line), 0) from data
+        where line_hash in (select line_hash from candidates)
+        """,
+        [first_data_rowid],
+    ).fetchone()[0]
+    repeats_quarantined = con.execute(
+        "select coalesce(count(raw_line) - count(distinct raw_line), 0) from quarantined where source_file = ?",
+        [relative],
+    ).fetchone()[0]
+    return repeats_all - repeats_quarantined
 
 
 def _check_header(con: duckdb.DuckDBPyConnection, contract: TableContract, decoded: DecodedFile) -> None:
@@ -231,8 +304,9 @@ def _accumulate_reasons(con: duckdb.DuckDBPyConnection, report: LoadReport) -> N
     report.quarantine_reasons = {kind: count for kind, count in rows}
 
 
-def _write_outputs(con: duckdb.DuckDBPyConnection, contract: TableContract, paths: DataPaths, dump_date: str,
-                   report: LoadReport, loaded_at: datetime, work_dir: Path) -> None:
+def _write_outputs(con: duckdb.DuckDBPyConnection, load: _Load, paths: DataPaths, report: LoadReport,
+                   work_dir: Path) -> None:
+    contract, dump_date = load.contract, load.dump_date
     staged = work_dir / "out"
     targets = {
         "raw": paths.raw_partition(contract.source, contract.table, dump_date),
@@ -242,14 +316,22 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, contract: TableContract, path
     for name in targets:
         (staged / name).mkdir(parents=True)
     dump = sql_literal(dump_date)
-    stamp = sql_literal(loaded_at.isoformat(sep=" "))
-    columns = ", ".join(quote_identifier(c) for c in contract.column_names)
-    assert LOAD_METADATA_COLUMNS == ("_source_file", "_line_number", "_dump_date", "_loaded_at")
-    con.execute(
-        f"copy (select {columns}, _source_file, _line_number, {dump}::date as _dump_date, "
-        f"{stamp}::timestamp as _loaded_at from loaded order by _source_file, _line_number) "
-        f"to {sql_literal(str(staged / 'raw' / DATA_FILE))} (format parquet, compression zstd)"
-    )
+    stamp = sql_literal(load.loaded_at.isoformat(sep=" "))
+    data_file = staged / "raw" / DATA_FILE
+    if len(load.parts) == 1:
+        load.parts[0].rename(data_file)
+    elif load.parts:
+        # Parts were written in file order, lines in order within each: reading them in that order keeps it.
+        part_list = "[" + ", ".join(sql_literal(str(p)) for p in load.parts) + "]"
+        con.execute(
+            f"copy (select * from read_parquet({part_list})) to {sql_literal(str(data_file))} "
+            "(format parquet, compression zstd)"
+        )
+    else:
+        con.execute(
+            f"copy (select *, {dump}::date as _dump_date, {stamp}::timestamp as _loaded_at "
+            f"from ({_empty_loaded_sql(contract)}) as empty) to {sql_literal(str(data_file))} (format parquet, compression zstd)"
+        )
     con.execute(
         f"copy (select {dump}::date as dump_date, {sql_literal(contract.source)} as source, "
         f"{sql_literal(contract.table)} as source_table, source_file, line_number, reason, raw_line, "

@@ -32,8 +32,10 @@ final as (
         addressed.occurred_at,
         cast(addressed.occurred_at as date) as occurred_date,
     from addressed
+    -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'): the same match.
     left join identifiers_resolved
-        on addressed.address_type || ':' || addressed.address = identifiers_resolved.identifier_key
+        on addressed.address_type = identifiers_resolved.identifier_type
+        and addressed.address = identifiers_resolved.identifier_value
 )
 
 select * from final

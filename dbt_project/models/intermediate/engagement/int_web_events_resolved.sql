@@ -12,6 +12,16 @@ identifiers_resolved as (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 
+-- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'), so matching type and
+-- value is the same match as on the key, without building a key string for every event.
+shop_users as (
+    select identifier_value, customer_id from identifiers_resolved where identifier_type = 'shop_user'
+),
+
+devices as (
+    select identifier_value, customer_id from identifiers_resolved where identifier_type = 'web_device'
+),
+
 final as (
     select
         web_events.event_id,
@@ -32,10 +42,10 @@ final as (
         web_events.occurred_at,
         cast(web_events.occurred_at as date) as occurred_date,
     from web_events
-    left join identifiers_resolved as shop_users
-        on 'shop_user:' || cast(web_events.shop_user_id as varchar) = shop_users.identifier_key
-    left join identifiers_resolved as devices
-        on 'web_device:' || web_events.device_id = devices.identifier_key
+    left join shop_users
+        on cast(web_events.shop_user_id as varchar) = shop_users.identifier_value
+    left join devices
+        on web_events.device_id = devices.identifier_value
 )
 
 select * from final

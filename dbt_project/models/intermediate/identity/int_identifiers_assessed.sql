@@ -57,10 +57,11 @@ group_sizes as (
         identifier_key,
         max(linked_values) as group_size,
         bool_or(is_over_limit) as is_oversized,
-        -- The limit broken by the widest margin explains the block.
-        arg_max(
-            linked_values || ' distinct ' || linked_type || ' values (limit ' || max_distinct || ')',
-            [case when is_over_limit then 1 else 0 end, linked_values - max_distinct]
+        -- The limit broken by the widest margin explains the block; among equal margins the first linked type
+        -- alphabetically, so the explanation never depends on row order.
+        first(
+            linked_values || ' distinct ' || linked_type || ' values (limit ' || max_distinct || ')'
+            order by case when is_over_limit then 1 else 0 end desc, linked_values - max_distinct desc, linked_type
         ) as oversize_explanation
     from co_occurrences_judged
     group by identifier_key

@@ -1,0 +1,146 @@
+"""The benchmark's readable outputs: a Markdown table and a chart (PNG, matplotlib)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+GB = 1024**3
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:,.1f}"
+
+
+def _rate(value: float | None) -> str:
+    return "" if not value else f"{value:,.0f}"
+
+
+def _gb(value: int | None) -> str:
+    return "" if not value else f"{value / GB:,.2f}"
+
+
+def stage_table(run: dict) -> list[str]:
+    from benchmarks.run import STAGE_LABELS
+
+    lines = ["| stage | seconds | share | rows | rows/s | peak RSS GB | rows counted |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    total = run["total_seconds"]
+    for name, stage in run["stages"].items():
+        rows = stage.get("rows")
+        lines.append(
+            f"| {STAGE_LABELS.get(name, name)} | {_seconds(stage['seconds'])} | {stage['seconds'] / total:.0%} "
+            f"| {'' if rows is None else f'{rows:,}'} | {_rate(stage.get('rows_per_second'))} "
+            f"| {_gb(stage.get('peak_rss_bytes'))} | {stage.get('rows_basis', '')} |"
+        )
+    lines.append(f"| **total** | **{_seconds(total)}** | 100% | | | **{_gb(run['peak_rss_bytes'])}** | |")
+    gate = run["stages"]["gate"]
+    checks = ", ".join(f"{name} {'passed' if c['passed'] else 'FAILED'}" for name, c in gate.get("checks", {}).items())
+    lines += ["", f"Quality gate: {'passed' if gate.get('passed') else 'FAILED'} ({checks})."
+              + (" The gate blocked the exports in the nightly job; they were timed in a run of their own."
+                 if run["stages"]["exports"].get("blocked_by_gate") else "")]
+    return lines
+
+
+def write_markdown(report: dict) -> str:
+    full, incremental = report["full"], report["incremental"]
+    machine = report["machine"]
+    lines = [
+        f"# Benchmark: scale {report['scale']} ({report['persons']:,} persons, {report['days']} dumps + 1 incremental)",
+        "",
+        f"{machine['cpus']} CPUs, {machine['memory_gb']} GB RAM, DuckDB {machine['duckdb']}, Python {machine['python']}; "
+        f"DuckDB memory_limit {report['memory_limit']}. Started {report['started_at']}.",
+        f"Dumps of the full run: {report['landing_bytes_full'] / GB:,.2f} GB "
+        f"({', '.join(full['dump_dates'])}); generated in {report['generate']['seconds']:,.0f} s"
+        + (" (reused)" if report["generate"].get("reused") else "") + ".",
+        "",
+        "## Full nightly run",
+        "",
+        *stage_table(full),
+        "",
+        f"## Incremental night (dump {', '.join(incremental['dump_dates'])})",
+        "",
+        *stage_table(incremental),
+        "",
+        "## Comparisons",
+        "",
+        "| figure | value |",
+        "|---|---:|",
+    ]
+    if "floor" in report:
+        floor = report["floor"]
+        lines += [
+            f"| floor: DuckDB alone loads the same {floor['files']} files ({floor['rows']:,} rows) | {_seconds(floor['seconds'])} s |",
+            f"| full run / floor | {report['full_over_floor']:.2f}x |",
+            f"| ingest / floor | {report['ingest_over_floor']:.2f}x |",
+        ]
+    if "peer" in report:
+        peer = report["peer"]
+        lines += [
+            f"| peer: pandas RFM + segments (load {peer['load_seconds']:.1f} s + compute {peer['compute_seconds']:.1f} s) "
+            f"| {_seconds(peer['seconds'])} s |",
+            f"| warehouse models doing the same (order summaries, customers, customer_rfm, segments) "
+            f"| {_seconds(peer['warehouse_seconds'])} s |",
+            f"| pandas / warehouse | {report['peer_over_warehouse']}x |",
+            f"| pandas peak RSS | {_gb(peer['peak_rss_bytes'])} GB |",
+            f"| pandas qcut scores equal to the warehouse's tie-safe scores | {peer['rfm_scores_equal_share']:.1%} |",
+        ]
+    lines += [
+        f"| incremental / full | {report['incremental_over_full']:.1%} |",
+        f"| identifiers resolved (full run) | {full['stages']['identity'].get('identifiers', 0):,} |",
+    ]
+    for key, title in (("identity_full", "full run"), ("identity_incremental", "after the incremental night")):
+        identity = report[key]
+        lines.append(f"| identity precision / recall, {title} | {identity['precision']:.4f} / {identity['recall']:.4f} |")
+    stability = report["id_stability"]
+    lines.append(
+        f"| identifiers keeping their customer_id across the incremental night | {stability['same_customer_id']:,} of "
+        f"{stability['identifiers_before']:,} ({stability['unchanged_share']:.4%}); changed by merges "
+        f"{stability['changed_by_merge']:,}, otherwise {stability['changed'] - stability['changed_by_merge']:,} |")
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for target in report["targets"].values():
+        measured = {k: v for k, v in target.items() if k not in ("target", "met")}
+        lines.append(f"| {target['target']} | {', '.join(f'{k}={v}' for k, v in measured.items())} | "
+                     f"{'yes' if target['met'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_chart(report: dict, path: Path) -> Path | None:
+    """Horizontal bars: seconds per stage, full vs incremental, with the floor and peer for reference."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no chart (pip install matplotlib)")
+        return None
+    from benchmarks.run import STAGE_LABELS
+
+    names = list(report["full"]["stages"])
+    full = [report["full"]["stages"][n]["seconds"] for n in names]
+    incremental = [report["incremental"]["stages"][n]["seconds"] for n in names]
+    labels = [STAGE_LABELS.get(n, n) for n in names]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1.3]})
+    y = range(len(names))
+    ax.barh([i + 0.2 for i in y], full, height=0.4, label=f"full ({report['full']['total_seconds']:.0f} s)")
+    ax.barh([i - 0.2 for i in y], incremental, height=0.4,
+            label=f"incremental ({report['incremental']['total_seconds']:.0f} s)")
+    ax.set_yticks(list(y), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title(f"Nightly run by stage, scale {report['scale']} ({report['persons']:,} persons)")
+    ax.legend()
+    bars = {"full run": report["full"]["total_seconds"], "incremental": report["incremental"]["total_seconds"]}
+    if "floor" in report:
+        bars["floor (DuckDB load)"] = report["floor"]["seconds"]
+    if "peer" in report:
+        bars["pandas RFM+segments"] = report["peer"]["seconds"]
+        bars["same in warehouse"] = report["peer"]["warehouse_seconds"]
+    ax2.bar(range(len(bars)), list(bars.values()), color=["C0", "C1", "C2", "C3", "C4"][: len(bars)])
+    ax2.set_xticks(range(len(bars)), list(bars), rotation=30, ha="right")
+    ax2.set_ylabel("seconds")
+    ax2.set_title("Totals and references")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

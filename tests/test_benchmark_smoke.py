@@ -1,0 +1,79 @@
+"""The benchmark runs end to end at a tiny scale and its report has every figure docs/performance.md uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestration.settings import PROJECT_ROOT
+
+STAGES = {"ingest", "staging", "identity", "orders", "marts_rfm", "segments", "gate", "exports", "overhead"}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("benchmark")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false"}
+    env.pop("CDP_DATA_DIR", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--persons", "300", "--days", "2", "--out", str(out)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    return json.loads((out / "benchmark.json").read_text()), out
+
+
+@pytest.mark.slow
+def test_every_stage_is_timed_in_both_runs(report):
+    data, _ = report
+    for run in ("full", "incremental"):
+        stages = data[run]["stages"]
+        assert set(stages) == STAGES
+        for name, stage in stages.items():
+            assert stage["seconds"] > 0, f"{run}: stage {name} has no time"
+            assert stage["peak_rss_bytes"] > 0, f"{run}: stage {name} has no memory figure"
+        assert data[run]["total_seconds"] >= sum(s["seconds"] for s in stages.values()) * 0.95
+        assert stages["ingest"]["rows_per_second"] > 0
+    assert len(data["full"]["dump_dates"]) == 2 and len(data["incremental"]["dump_dates"]) == 1
+
+
+@pytest.mark.slow
+def test_floor_peer_and_identity_figures(report):
+    data, _ = report
+    assert data["floor"]["seconds"] > 0 and data["floor"]["rows"] > 0
+    assert data["full_over_floor"] > 1
+    assert data["peer"]["seconds"] > 0 and data["peer_over_warehouse"] > 0
+    assert data["peer"]["segment_sizes"]["rfm"] > 0
+    assert 0 < data["incremental_over_full"] < 1.5
+    for key in ("identity_full", "identity_incremental"):
+        assert 0.5 < data[key]["precision"] <= 1 and 0.5 < data[key]["recall"] <= 1
+    assert data["id_stability"]["identifiers_before"] > 0
+    assert {"full_within_3x_floor", "incremental_within_5pct", "peak_rss_within_12gb",
+            "identity_10m_within_60s", "ids_stable"} <= set(data["targets"])
+
+
+@pytest.mark.slow
+def test_readable_outputs_written_and_data_removed(report):
+    data, out = report
+    markdown = (out / "benchmark.md").read_text()
+    assert "## Full nightly run" in markdown and "full run / floor" in markdown and "pandas / warehouse" in markdown
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        assert (out / "benchmark.png").stat().st_size > 0
+    assert not (out / "data").exists(), "the generated data is deleted unless --keep"
+
+
+def test_refuses_a_scale_that_does_not_fit_on_disk(tmp_path):
+    from benchmarks.run import check_disk
+
+    message = check_disk(tmp_path / "data", persons=10_000_000_000, days=3)
+    assert message is not None and "Refusing to run" in message and "GB free" in message
+    assert check_disk(tmp_path / "data", persons=300, days=2) is None
