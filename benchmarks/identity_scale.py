@@ -47,6 +47,7 @@ def run(identifiers: int, memory_limit: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="identity-scale-") as scratch:
         sql = compiled_clustering_sql(Path(scratch))
         con = duckdb.connect(str(Path(scratch) / "graph.duckdb"))
+        con.execute("set enable_progress_bar = false")
         if memory_limit:
             con.execute(f"set memory_limit = '{memory_limit}'")
         con.execute(
