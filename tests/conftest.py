@@ -7,6 +7,8 @@ materialisations per dump date, and dbt builds the warehouse through the dagster
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -85,3 +87,33 @@ def warehouse_connection(root: Path):
     from orchestration.settings import data_paths
 
     return duckdb.connect(str(data_paths(root).warehouse), read_only=True)
+
+
+@dataclass(frozen=True)
+class TwoNights:
+    """The sample retailer built night by night: all dumps but the last, then the last one incrementally."""
+
+    root: Path
+    identifiers_before: dict[str, str]  # identifier_key -> customer_id after the first night
+    change_log_rows_before: int
+
+
+@pytest.fixture(scope="session")
+def two_nights(sample_root, dagster_instance, tmp_path_factory) -> TwoNights:
+    from orchestration.settings import data_paths
+
+    root = tmp_path_factory.mktemp("two_nights")
+    shutil.copytree(data_paths(sample_root).landing, data_paths(root).landing)
+    shutil.copytree(data_paths(sample_root).ground_truth, data_paths(root).ground_truth)
+    dump_dates = sorted(p.name for p in data_paths(root).landing.iterdir())
+    assert len(dump_dates) >= 3
+
+    assert all(r.success for r in materialize_ingest(root, dagster_instance, dump_dates[:-1]))
+    assert materialize_warehouse(root, dagster_instance).success, "first night failed"
+    with warehouse_connection(root) as con:
+        before = dict(con.execute("select identifier_key, customer_id from int_identifiers_resolved").fetchall())
+        log_before = con.execute("select count(*) from identity_change_log").fetchone()[0]
+
+    assert all(r.success for r in materialize_ingest(root, dagster_instance, dump_dates[-1:]))
+    assert materialize_warehouse(root, dagster_instance).success, "second (incremental) night failed"
+    return TwoNights(root=root, identifiers_before=before, change_log_rows_before=log_before)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from orchestration.quality.identity_scoring import TRUTH_SQL, score_identity
 from orchestration.settings import data_paths
-from tests.conftest import materialize_ingest, materialize_warehouse, warehouse_connection
+from tests.conftest import warehouse_connection
 
 pytestmark = pytest.mark.slow
 
@@ -98,28 +96,15 @@ def test_repeated_receipt_numbers_merge_no_one(built_warehouse):
     assert mixed == 0
 
 
-def test_customer_ids_are_stable_when_a_new_day_arrives(sample_root, dagster_instance, tmp_path):
+def test_customer_ids_are_stable_when_a_new_day_arrives(two_nights):
     """Build on the first two dumps, then load the third: existing people keep their customer_id."""
-    root = tmp_path / "nightly"
-    shutil.copytree(data_paths(sample_root).landing, data_paths(root).landing)
-    shutil.copytree(data_paths(sample_root).ground_truth, data_paths(root).ground_truth)
-    dump_dates = sorted(p.name for p in data_paths(root).landing.iterdir())
-    assert len(dump_dates) >= 3
-
-    assert all(r.success for r in materialize_ingest(root, dagster_instance, dump_dates[:-1]))
-    assert materialize_warehouse(root, dagster_instance).success
-    with warehouse_connection(root) as con:
-        before = dict(con.execute("select identifier_key, customer_id from int_identifiers_resolved").fetchall())
-        log_before = con.execute("select count(*) from identity_change_log").fetchone()[0]
-
-    assert all(r.success for r in materialize_ingest(root, dagster_instance, dump_dates[-1:]))
-    assert materialize_warehouse(root, dagster_instance).success
-    with warehouse_connection(root) as con:
+    before = two_nights.identifiers_before
+    with warehouse_connection(two_nights.root) as con:
         after = dict(con.execute("select identifier_key, customer_id from int_identifiers_resolved").fetchall())
         # The log is append-only: what the second night added is everything after the first night's rows.
         appended = con.execute(
             "select identifier_key, change_type from identity_change_log order by changed_at, identifier_key "
-            "offset ?", [log_before]
+            "offset ?", [two_nights.change_log_rows_before]
         ).fetchall()
 
     logged_moves = {key for key, change in appended if change in ("merged", "split", "blocked")}

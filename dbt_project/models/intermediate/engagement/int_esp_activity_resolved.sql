@@ -1,41 +1,89 @@
 -- Messaging-platform activity with the customer behind the address it went to: the email for the email
 -- channel, the phone for sms and push. customer_id is null when the address is unknown to the warehouse or
 -- does not link (a placeholder, a shared address); suppression still applies to the address itself.
+--
+-- Incremental, like int_web_events_resolved: the activity staged since the last build, plus the rows already
+-- here whose address now resolves to a different customer (identities merged, split or blocked).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['message_id', 'event_type'],
+    on_schema_change='fail',
+) }}
+
 with
 
-esp_activity as (
+staged_activity as (
     select * from {{ ref('stg_esp__activity') }}
+    {%- if is_incremental() %}
+    where loaded_at > {{ loaded_watermark() }}
+    {%- endif %}
 ),
 
 identifiers_resolved as (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 
-addressed as (
+activity as (
+    {%- set activity_columns %}
+        message_id,
+        event_type,
+        channel,
+        address_type,
+        address,
+        campaign,
+        is_suppression_event,
+        occurred_at,
+        loaded_at
+    {%- endset %}
     select
-        *,
-        case when channel = 'email' then email else phone end as address,
-        case when channel = 'email' then 'email' else 'phone' end as address_type,
-    from esp_activity
+        {{ activity_columns }},
+        true as is_new,
+        null::varchar as stored_customer_id
+    from (
+        select
+            *,
+            case when channel = 'email' then email else phone end as address,
+            case when channel = 'email' then 'email' else 'phone' end as address_type,
+        from staged_activity
+    )
+    {%- if is_incremental() %}
+    union all
+    select
+        {{ activity_columns }},
+        false as is_new,
+        customer_id as stored_customer_id
+    from {{ this }}
+    anti join staged_activity using (message_id, event_type)
+    {%- endif %}
+),
+
+resolved as (
+    select
+        activity.message_id,
+        activity.event_type,
+        identifiers_resolved.customer_id,
+        activity.channel,
+        activity.address_type,
+        activity.address,
+        activity.campaign,
+        activity.is_suppression_event,
+        activity.occurred_at,
+        cast(activity.occurred_at as date) as occurred_date,
+        activity.loaded_at,
+        activity.is_new,
+        activity.stored_customer_id,
+    from activity
+    -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'): the same match.
+    left join identifiers_resolved
+        on activity.address_type = identifiers_resolved.identifier_type
+        and activity.address = identifiers_resolved.identifier_value
 ),
 
 final as (
-    select
-        addressed.message_id,
-        addressed.event_type,
-        identifiers_resolved.customer_id,
-        addressed.channel,
-        addressed.address_type,
-        addressed.address,
-        addressed.campaign,
-        addressed.is_suppression_event,
-        addressed.occurred_at,
-        cast(addressed.occurred_at as date) as occurred_date,
-    from addressed
-    -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'): the same match.
-    left join identifiers_resolved
-        on addressed.address_type = identifiers_resolved.identifier_type
-        and addressed.address = identifiers_resolved.identifier_value
+    select * exclude (is_new, stored_customer_id)
+    from resolved
+    where is_new or customer_id is distinct from stored_customer_id
 )
 
 select * from final

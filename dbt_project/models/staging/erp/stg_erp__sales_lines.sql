@@ -1,8 +1,11 @@
+{{ incremental_staging_config(['erp_document_number', 'line_number']) }}
+
 -- 1C sales documents, one row per document line, with the Russian headers renamed and values translated.
 with
 
 source as (
     select * from {{ source('erp', 'sales') }}
+    {{ only_new_deliveries() }}
 ),
 
 renamed as (
@@ -35,20 +38,15 @@ renamed as (
         "Сумма" as line_amount,
         ---------- timestamps
         "Дата документа" as document_at,
+        ---------- dates
+        cast("Дата документа" as date) as document_date,
         ---------- lineage
         {{ lineage_columns() }}
     from source
 ),
 
 deduplicated as (
-    {{ deduplicate('renamed', 'erp_document_number, line_number', latest_delivery_first()) }}
-),
-
-final as (
-    select
-        *,
-        cast(document_at as date) as document_date
-    from deduplicated
+    {{ deduplicate_incrementally('renamed', ['erp_document_number', 'line_number'], latest_delivery_first()) }}
 )
 
-select * from final
+select * from deduplicated

@@ -1,7 +1,10 @@
+{{ incremental_staging_config(['message_id', 'event_type']) }}
+
 with
 
 source as (
     select * from {{ source('esp', 'activity') }}
+    {{ only_new_deliveries() }}
 ),
 
 renamed as (
@@ -24,7 +27,7 @@ renamed as (
 ),
 
 deduplicated as (
-    {{ deduplicate('renamed', 'message_id, event_type', latest_delivery_first()) }}
+    {{ deduplicate_incrementally('renamed', ['message_id', 'event_type'], latest_delivery_first()) }}
 )
 
 select * from deduplicated

@@ -1,9 +1,12 @@
 -- Till receipts. receipt_no repeats across stores and restarts every January, so the receipt's key is
 -- store + year + number: on its own the number would glue strangers together.
+{{ incremental_staging_config('receipt_id') }}
+
 with
 
 source as (
     select * from {{ source('pos', 'receipts') }}
+    {{ only_new_deliveries() }}
 ),
 
 renamed as (
@@ -21,20 +24,15 @@ renamed as (
         total_amount,
         ---------- timestamps
         sold_at,
+        ---------- dates
+        cast(sold_at as date) as sold_date,
         ---------- lineage
         {{ lineage_columns() }}
     from source
 ),
 
 deduplicated as (
-    {{ deduplicate('renamed', 'receipt_id', latest_delivery_first()) }}
-),
-
-final as (
-    select
-        *,
-        cast(sold_at as date) as sold_date
-    from deduplicated
+    {{ deduplicate_incrementally('renamed', 'receipt_id', latest_delivery_first()) }}
 )
 
-select * from final
+select * from deduplicated

@@ -1,7 +1,10 @@
+{{ incremental_staging_config(['shop_order_id', 'line_number']) }}
+
 with
 
 source as (
     select * from {{ source('shop', 'order_items') }}
+    {{ only_new_deliveries() }}
 ),
 
 renamed as (
@@ -22,7 +25,7 @@ renamed as (
 ),
 
 deduplicated as (
-    {{ deduplicate('renamed', 'shop_order_id, line_number', latest_delivery_first()) }}
+    {{ deduplicate_incrementally('renamed', ['shop_order_id', 'line_number'], latest_delivery_first()) }}
 )
 
 select * from deduplicated

@@ -1,7 +1,10 @@
+{{ incremental_staging_config('shop_order_id') }}
+
 with
 
 source as (
     select * from {{ source('shop', 'orders') }}
+    {{ only_new_deliveries() }}
 ),
 
 renamed as (
@@ -30,17 +33,18 @@ renamed as (
     from source
 ),
 
-deduplicated as (
-    -- A status change re-delivers the order: the latest update is the order's current state.
-    {{ deduplicate('renamed', 'shop_order_id', 'updated_at desc, ' ~ latest_delivery_first()) }}
-),
-
-final as (
+-- Derived before deduplication, so the rows delivered tonight have the table's columns exactly.
+derived as (
     select
         *,
         cast(ordered_at as date) as ordered_date,
         {{ is_valid_email('email') }} as is_email_valid
-    from deduplicated
+    from renamed
+),
+
+deduplicated as (
+    -- A status change re-delivers the order: the latest update is the order's current state.
+    {{ deduplicate_incrementally('derived', 'shop_order_id', 'updated_at desc, ' ~ latest_delivery_first()) }}
 )
 
-select * from final
+select * from deduplicated

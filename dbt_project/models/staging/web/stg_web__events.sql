@@ -1,7 +1,10 @@
+{{ incremental_staging_config('event_id') }}
+
 with
 
 source as (
     select * from {{ source('web', 'events') }}
+    {{ only_new_deliveries() }}
 ),
 
 renamed as (
@@ -27,7 +30,7 @@ renamed as (
 ),
 
 deduplicated as (
-    {{ deduplicate('renamed', 'event_id', latest_delivery_first()) }}
+    {{ deduplicate_incrementally('renamed', 'event_id', latest_delivery_first()) }}
 )
 
 select * from deduplicated

@@ -1,0 +1,50 @@
+{#-
+    Incremental nights. The big append-mostly tables (events, messaging activity, order documents and lines)
+    read only what ingestion wrote since the table was last built, instead of the whole lake. Every lake row
+    carries `_loaded_at`, the time ingestion wrote its partition; a table's watermark is the newest
+    `loaded_at` it holds. See docs/performance.md ("Incremental nights") for the rules and when to rebuild.
+-#}
+
+{#- Config shared by the incremental staging models: replace the rows of every key the night delivered. -#}
+{% macro incremental_staging_config(unique_key) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=unique_key,
+        on_schema_change='fail',
+    ) }}
+{%- endmacro %}
+
+{#- The newest lake load this table has already read (or none on a first build). -#}
+{% macro loaded_watermark() -%}
+    (select coalesce(max(loaded_at), timestamp '1970-01-01') from {{ this }})
+{%- endmacro %}
+
+{#- A where clause on the lake source: on an incremental run, only the partitions loaded since the last build. -#}
+{% macro only_new_deliveries(loaded_at_column='_loaded_at') -%}
+    {%- if is_incremental() %}
+    where {{ loaded_at_column }} > {{ loaded_watermark() }}
+    {%- endif %}
+{%- endmacro %}
+
+{#-
+    `deduplicate`, made safe for incremental runs: the new deliveries compete with the rows the table already
+    holds for the same keys, under the same order. So a late dump of an older date cannot overwrite a newer
+    version, and a key delivered twice in one night keeps one row. On a full build it is `deduplicate`.
+    The relation must have the table's columns exactly (derived columns are computed before this step).
+-#}
+{% macro deduplicate_incrementally(relation, unique_key, order_by) -%}
+    {%- if is_incremental() %}
+    select *
+    from (
+        select * from {{ relation }}
+        union all by name
+        select existing.*
+        from {{ this }} as existing
+        semi join {{ relation }} as delivered using ({{ key_csv(unique_key) }})
+    )
+    qualify row_number() over (partition by {{ key_csv(unique_key) }} order by {{ order_by }}) = 1
+    {%- else %}
+    {{ deduplicate(relation, unique_key, order_by) }}
+    {%- endif %}
+{%- endmacro %}
