@@ -5,6 +5,7 @@
     python -m orchestration.nightly                 # every complete dump in the landing folder
     python -m orchestration.nightly --dump-date 2026-11-20
     python -m orchestration.nightly --ingest-only   # lake only, no dbt
+    python -m orchestration.nightly --full-refresh  # rebuild the incremental models from the whole lake
 """
 
 from __future__ import annotations
@@ -63,13 +64,14 @@ def ingest_dumps(instance: dg.DagsterInstance, dump_dates: list[str]) -> list[dg
     return results
 
 
-def build_warehouse(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def build_warehouse(instance: dg.DagsterInstance, full_refresh: bool = False) -> dg.ExecuteInProcessResult:
     from orchestration.definitions import defs
     from orchestration.jobs import WAREHOUSE_JOB_NAME
 
     started = time.monotonic()
+    run_config = {**QUIET_LOGS, "ops": {"warehouse_models": {"config": {"full_refresh": full_refresh}}}}
     result = defs.resolve_job_def(WAREHOUSE_JOB_NAME).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET_LOGS)
+        instance=instance, raise_on_error=False, run_config=run_config)
     _report("dbt build", result, started)
     return result
 
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dump-date", action="append", help="dump date(s) to ingest; default: every complete dump")
     parser.add_argument("--ingest-only", action="store_true", help="load the dumps into the lake, skip dbt")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="rebuild the incremental models from the whole lake instead of adding what is new")
     args = parser.parse_args(argv)
 
     paths = data_paths()
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if args.ingest_only:
             return 0
-        if not build_warehouse(instance).success:
+        if not build_warehouse(instance, full_refresh=args.full_refresh).success:
             return 1
     from orchestration.run_summary import summarize
 

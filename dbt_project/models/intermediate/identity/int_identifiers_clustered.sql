@@ -1,10 +1,97 @@
 -- Each linking identifier with its connected component (the component's smallest identifier key).
+--
+-- Incremental: most people's identifiers are untouched by one more day, so a night recomputes only the
+-- components whose edges changed. Every node keeps a fingerprint of its neighbourhood (how many neighbours,
+-- and the sum of their hashes); an edge added or removed changes the fingerprint at both of its ends. The
+-- components holding a node whose fingerprint changed, appeared or disappeared are recomputed from tonight's
+-- edges, together with the new nodes; every other component has the same nodes and edges as last night, so
+-- its label (its smallest key) is unchanged. The result equals a full recomputation
+-- (tests/test_incremental.py). Nodes that no longer have an edge are removed after the insert.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='node',
+    on_schema_change='fail',
+    post_hook=[
+        "{% if is_incremental() %}
+        delete from {{ this }}
+        where node not in (
+            select node_a from {{ ref('int_identity_edges') }}
+            union all
+            select node_b from {{ ref('int_identity_edges') }}
+        )
+        {% endif %}",
+    ],
+) }}
+
 with
 
 edges as (
     select * from {{ ref('int_identity_edges') }}
 ),
 
-{{ connected_components('edges', var('identity_max_iterations')) }}
+neighbourhoods as (
+    select
+        node,
+        count(*) as neighbour_count,
+        sum(hash(neighbour)) as neighbour_hash_sum
+    from (
+        select node_a as node, node_b as neighbour from edges
+        union
+        select node_b as node, node_a as neighbour from edges
+    ) as undirected
+    group by node
+),
 
-select * from components
+{% if is_incremental() %}
+changed_nodes as (
+    select
+        coalesce(neighbourhoods.node, previous.node) as node,
+        previous.component as previous_component
+    from neighbourhoods
+    full outer join {{ this }} as previous
+        on neighbourhoods.node = previous.node
+    where previous.node is null
+        or neighbourhoods.node is null
+        or neighbourhoods.neighbour_count <> previous.neighbour_count
+        or neighbourhoods.neighbour_hash_sum <> previous.neighbour_hash_sum
+),
+
+affected_nodes as (
+    -- New nodes, and every node of a component that holds a changed node.
+    select node from changed_nodes where previous_component is null
+    union
+    select previous.node
+    from {{ this }} as previous
+    semi join changed_nodes
+        on previous.component = changed_nodes.previous_component
+),
+
+-- Both ends of such an edge are affected: an edge between an affected and an unaffected node would either
+-- have existed last night (one component) or be new (a changed fingerprint at both ends).
+edges_to_cluster as (
+    select edges.*
+    from edges
+    semi join affected_nodes
+        on edges.node_a = affected_nodes.node
+),
+{% else %}
+edges_to_cluster as (
+    select * from edges
+),
+{% endif %}
+
+{{ connected_components('edges_to_cluster', var('identity_max_iterations')) }},
+
+final as (
+    select
+        components.node,
+        components.component,
+        neighbourhoods.neighbour_count,
+        neighbourhoods.neighbour_hash_sum
+    from components
+    inner join neighbourhoods
+        on components.node = neighbourhoods.node
+)
+
+select * from final

@@ -1,9 +1,24 @@
 -- 1C documents (one row per document) from their lines: every web, phone and store order the ERP holds,
 -- including the web orders it mirrors from the shop. Reconciliation compares these with the ERP's totals.
+--
+-- Incremental: a night re-aggregates only the documents with a line staged since the last build (staging
+-- never drops a line, so every other document is unchanged).
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='erp_document_number',
+    on_schema_change='fail',
+) }}
+
 with
 
 sales_lines as (
     select * from {{ ref('stg_erp__sales_lines') }}
+    {%- if is_incremental() %}
+    where erp_document_number in (
+        select erp_document_number from {{ ref('stg_erp__sales_lines') }} where loaded_at > {{ loaded_watermark() }}
+    )
+    {%- endif %}
 ),
 
 final as (
@@ -20,7 +35,8 @@ final as (
         min(document_at) as document_at,
         min(document_date) as document_date,
         count(*) as line_count,
-        sum(line_amount) as document_amount
+        sum(line_amount) as document_amount,
+        max(loaded_at) as loaded_at
     from sales_lines
     group by erp_document_number
 )
