@@ -10,6 +10,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# The one Dagster pool (limit 1, dagster.yaml) for every step that writes the lake or the warehouse: ingestion
+# and the dbt build never overlap. DuckDB allows one writing process per file, and the incremental models rely
+# on it: every partition a build can see was loaded before it, so "loaded after the newest load a table has
+# read" is exactly what the table has not read yet (dbt_project/macros/incremental.sql).
+WAREHOUSE_POOL = "duckdb_warehouse"
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "CDP_DATA_DIR"
 

@@ -96,6 +96,18 @@ class TwoNights:
     root: Path
     identifiers_before: dict[str, str]  # identifier_key -> customer_id after the first night
     change_log_rows_before: int
+    returned_order_id: str  # an order of the first dump that the last dump re-delivers as returned
+
+
+@pytest.fixture(scope="session")
+def two_nights_rebuilt(two_nights, dagster_instance, tmp_path_factory) -> Path:
+    """The same lake as `two_nights`, built in one full build into a fresh warehouse."""
+    from orchestration.settings import data_paths
+
+    root = tmp_path_factory.mktemp("two_nights_rebuilt")
+    shutil.copytree(data_paths(two_nights.root).lake, data_paths(root).lake)
+    assert materialize_warehouse(root, dagster_instance).success, "full build of the two nights' lake failed"
+    return root
 
 
 @pytest.fixture(scope="session")
@@ -114,6 +126,26 @@ def two_nights(sample_root, dagster_instance, tmp_path_factory) -> TwoNights:
         before = dict(con.execute("select identifier_key, customer_id from int_identifiers_resolved").fetchall())
         log_before = con.execute("select count(*) from identity_change_log").fetchone()[0]
 
+    returned_order_id = _return_an_old_order(data_paths(root).landing, dump_dates[0], dump_dates[-1])
     assert all(r.success for r in materialize_ingest(root, dagster_instance, dump_dates[-1:]))
     assert materialize_warehouse(root, dagster_instance).success, "second (incremental) night failed"
-    return TwoNights(root=root, identifiers_before=before, change_log_rows_before=log_before)
+    return TwoNights(root=root, identifiers_before=before, change_log_rows_before=log_before,
+                     returned_order_id=returned_order_id)
+
+
+def _return_an_old_order(landing: Path, first_dump: str, last_dump: str) -> str:
+    """The last dump also re-delivers an order of the first dump, now returned: an old order changes.
+
+    A short sample rarely has one, and it is what makes incremental order lines rewrite stored rows.
+    """
+    first_orders = sorted((landing / first_dump / "shop").glob("orders_*.csv"))[0]
+    header, *rows = first_orders.read_text(encoding="utf-8").splitlines()
+    columns = header.split(",")
+    delivered = next(row.split(",") for row in rows if row.split(",")[columns.index("status")] == "delivered")
+    delivered[columns.index("status")] = "returned"
+    delivered[columns.index("updated_at")] = f"{last_dump} 09:00:00"
+    last_orders = sorted((landing / last_dump / "shop").glob("orders_*.csv"))[-1]
+    text = last_orders.read_text(encoding="utf-8")
+    last_orders.write_text(text + ("" if text.endswith("\n") else "\n") + ",".join(delivered) + "\n",
+                           encoding="utf-8")
+    return delivered[columns.index("order_id")]

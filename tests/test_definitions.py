@@ -34,8 +34,11 @@ def test_ingest_assets_carry_the_accounting_check():
 
 def test_warehouse_writers_share_the_single_writer_pool():
     from orchestration.dbt.assets import WAREHOUSE_POOL, warehouse_models
+    from orchestration.ingest.assets import ingest_assets
 
     assert warehouse_models.op.pool == WAREHOUSE_POOL
+    # Ingestion shares it: the incremental models' watermark assumes no partition lands during a build.
+    assert {asset.op.pool for asset in ingest_assets} == {WAREHOUSE_POOL}
 
 
 def test_the_gate_guards_every_export():

@@ -2,7 +2,10 @@
     Incremental nights. The big append-mostly tables (events, messaging activity, order documents and lines)
     read only what ingestion wrote since the table was last built, instead of the whole lake. Every lake row
     carries `_loaded_at`, the time ingestion wrote its partition; a table's watermark is the newest
-    `loaded_at` it holds. See docs/performance.md ("Incremental nights") for the rules and when to rebuild.
+    `loaded_at` it holds. That is exact because ingestion and the build never overlap (one Dagster pool for
+    both, orchestration/settings.py): every partition a build reads was loaded before it started, and every
+    partition loaded later carries a later time. See docs/performance.md ("Incremental nights") for the rules
+    and when to rebuild.
 -#}
 
 {#- Config shared by the incremental staging models: replace the rows of every key the night delivered. -#}
@@ -47,4 +50,12 @@
     {%- else %}
     {{ deduplicate(relation, unique_key, order_by) }}
     {%- endif %}
+{%- endmacro %}
+
+{#- Which identifier put a web event on its customer (int_web_events_resolved): the login wins over the device. -#}
+{% macro web_event_resolved_by(shop_users, devices) -%}
+    case
+        when {{ shop_users }}.customer_id is not null then 'shop_user'
+        when {{ devices }}.customer_id is not null then 'web_device'
+    end
 {%- endmacro %}

@@ -10,8 +10,7 @@ from pydantic import Field
 from orchestration.dbt.project import apply_dbt_environment, dbt_project
 from orchestration.dbt.translator import CdpDbtTranslator
 from orchestration.resources import DataDirResource
-
-WAREHOUSE_POOL = "duckdb_warehouse"
+from orchestration.settings import WAREHOUSE_POOL
 
 
 class WarehouseBuildConfig(dg.Config):

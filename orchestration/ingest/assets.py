@@ -12,6 +12,7 @@ from orchestration.ingest.errors import IngestError
 from orchestration.ingest.loader import LoadReport, load_partition
 from orchestration.ingest.partitions import dump_date_partitions
 from orchestration.resources import DataDirResource
+from orchestration.settings import WAREHOUSE_POOL
 
 INGEST_GROUP = "ingest"
 ACCOUNTING_CHECK = "lines_accounted_for"
@@ -62,6 +63,7 @@ def build_ingest_asset(contract: TableContract) -> dg.AssetsDefinition:
         kinds=_kinds(contract),
         tags={"source": contract.source},
         partitions_def=dump_date_partitions,
+        pool=WAREHOUSE_POOL,  # one writer at a time, and never beside a warehouse build (settings.py)
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),  # transient I/O; bad files fail at once
         check_specs=[
             dg.AssetCheckSpec(

@@ -11,21 +11,7 @@
     on_schema_change='fail',
 ) }}
 
-with
-
-staged_activity as (
-    select * from {{ ref('stg_esp__activity') }}
-    {%- if is_incremental() %}
-    where loaded_at > {{ loaded_watermark() }}
-    {%- endif %}
-),
-
-identifiers_resolved as (
-    select * from {{ ref('int_identifiers_resolved') }}
-),
-
-activity as (
-    {%- set activity_columns %}
+{%- set activity_columns %}
         message_id,
         event_type,
         channel,
@@ -35,30 +21,50 @@ activity as (
         is_suppression_event,
         occurred_at,
         loaded_at
-    {%- endset %}
+{%- endset %}
+
+with
+
+staged_activity as (
     select
-        {{ activity_columns }},
-        true as is_new,
-        null::varchar as stored_customer_id
-    from (
-        select
-            *,
-            case when channel = 'email' then email else phone end as address,
-            case when channel = 'email' then 'email' else 'phone' end as address_type,
-        from staged_activity
-    )
+        *,
+        case when channel = 'email' then email else phone end as address,
+        case when channel = 'email' then 'email' else 'phone' end as address_type,
+    from {{ ref('stg_esp__activity') }}
+    {%- if is_incremental() %}
+    where loaded_at > {{ loaded_watermark() }}
+    {%- endif %}
+),
+
+identifiers_resolved as (
+    select * from {{ ref('int_identifiers_resolved') }}
+),
+
+{%- if is_incremental() %}
+
+stored_activity_changed as (
+    select stored.message_id, stored.event_type
+    from {{ this }} as stored
+    left join identifiers_resolved
+        on stored.address_type = identifiers_resolved.identifier_type
+        and stored.address = identifiers_resolved.identifier_value
+    where stored.customer_id is distinct from identifiers_resolved.customer_id
+),
+{%- endif %}
+
+activity as (
+    select {{ activity_columns }}
+    from staged_activity
     {%- if is_incremental() %}
     union all
-    select
-        {{ activity_columns }},
-        false as is_new,
-        customer_id as stored_customer_id
+    select {{ activity_columns }}
     from {{ this }}
+    semi join stored_activity_changed using (message_id, event_type)
     anti join staged_activity using (message_id, event_type)
     {%- endif %}
 ),
 
-resolved as (
+final as (
     select
         activity.message_id,
         activity.event_type,
@@ -71,19 +77,11 @@ resolved as (
         activity.occurred_at,
         cast(activity.occurred_at as date) as occurred_date,
         activity.loaded_at,
-        activity.is_new,
-        activity.stored_customer_id,
     from activity
     -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'): the same match.
     left join identifiers_resolved
         on activity.address_type = identifiers_resolved.identifier_type
         and activity.address = identifiers_resolved.identifier_value
-),
-
-final as (
-    select * exclude (is_new, stored_customer_id)
-    from resolved
-    where is_new or customer_id is distinct from stored_customer_id
 )
 
 select * from final

@@ -3,15 +3,31 @@
 -- too many accounts is blocked in identity resolution and stays anonymous). customer_id is null for
 -- anonymous traffic.
 --
--- Incremental: a night resolves the events staged since the table was last built, and re-resolves every
--- event already here against tonight's identities, rewriting only those whose person changed (identities
--- merged, split or blocked). Reading 30M events is cheap; rewriting them is not.
+-- Incremental: a night resolves the events staged since the table was last built, and re-checks every event
+-- already here against tonight's identities, rewriting only those whose person changed (identities merged,
+-- split or blocked). The check reads four narrow columns of the stored events; rewriting them all is what
+-- a full rebuild would cost.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='event_id',
     on_schema_change='fail',
 ) }}
+
+{%- set event_columns %}
+        event_id,
+        device_id,
+        shop_user_id,
+        session_id,
+        sku,
+        shop_order_id,
+        event_type,
+        page_url,
+        unit_price,
+        quantity,
+        occurred_at,
+        loaded_at
+{%- endset %}
 
 with
 
@@ -26,39 +42,6 @@ identifiers_resolved as (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 
-events as (
-    {%- set event_columns %}
-        event_id,
-        device_id,
-        shop_user_id,
-        session_id,
-        sku,
-        shop_order_id,
-        event_type,
-        page_url,
-        unit_price,
-        quantity,
-        occurred_at,
-        loaded_at
-    {%- endset %}
-    select
-        {{ event_columns }},
-        true as is_new,
-        null::varchar as stored_customer_id,
-        null::varchar as stored_resolved_by
-    from staged_events
-    {%- if is_incremental() %}
-    union all
-    select
-        {{ event_columns }},
-        false as is_new,
-        customer_id as stored_customer_id,
-        resolved_by as stored_resolved_by
-    from {{ this }}
-    anti join staged_events using (event_id)
-    {%- endif %}
-),
-
 -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'), so matching type and
 -- value is the same match as on the key, without building a key string for every event.
 shop_users as (
@@ -69,14 +52,37 @@ devices as (
     select identifier_value, customer_id from identifiers_resolved where identifier_type = 'web_device'
 ),
 
-resolved as (
+{%- if is_incremental() %}
+
+stored_events_changed as (
+    select stored.event_id
+    from {{ this }} as stored
+    left join shop_users
+        on cast(stored.shop_user_id as varchar) = shop_users.identifier_value
+    left join devices
+        on stored.device_id = devices.identifier_value
+    where stored.customer_id is distinct from coalesce(shop_users.customer_id, devices.customer_id)
+        or stored.resolved_by is distinct from {{ web_event_resolved_by('shop_users', 'devices') }}
+),
+{%- endif %}
+
+events as (
+    select {{ event_columns }}
+    from staged_events
+    {%- if is_incremental() %}
+    union all
+    select {{ event_columns }}
+    from {{ this }}
+    semi join stored_events_changed using (event_id)
+    anti join staged_events using (event_id)
+    {%- endif %}
+),
+
+final as (
     select
         events.event_id,
         coalesce(shop_users.customer_id, devices.customer_id) as customer_id,
-        case
-            when shop_users.customer_id is not null then 'shop_user'
-            when devices.customer_id is not null then 'web_device'
-        end as resolved_by,
+        {{ web_event_resolved_by('shop_users', 'devices') }} as resolved_by,
         events.device_id,
         events.shop_user_id,
         events.session_id,
@@ -89,22 +95,11 @@ resolved as (
         events.occurred_at,
         cast(events.occurred_at as date) as occurred_date,
         events.loaded_at,
-        events.is_new,
-        events.stored_customer_id,
-        events.stored_resolved_by,
     from events
     left join shop_users
         on cast(events.shop_user_id as varchar) = shop_users.identifier_value
     left join devices
         on events.device_id = devices.identifier_value
-),
-
-final as (
-    select * exclude (is_new, stored_customer_id, stored_resolved_by)
-    from resolved
-    where is_new
-        or customer_id is distinct from stored_customer_id
-        or resolved_by is distinct from stored_resolved_by
 )
 
 select * from final

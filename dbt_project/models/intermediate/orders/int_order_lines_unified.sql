@@ -1,5 +1,25 @@
 -- Order lines in the grain of int_orders_unified: shop items for web orders (their ERP mirror's lines are
 -- the same goods), ERP lines for phone and store orders, till lines for receipts.
+--
+-- Incremental: a night writes the lines staged since the last build, and every line of an order that is new
+-- here or whose order-level columns (customer, status, type, channel, time) changed tonight; lines whose order
+-- no longer exists (an ERP document that turned out to mirror a web order) are deleted after the insert.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='order_line_id',
+    on_schema_change='fail',
+    post_hook=[
+        "{% if is_incremental() %}
+        delete from {{ this }}
+        where order_id not in (select order_id from {{ ref('int_orders_unified') }})
+        {% endif %}",
+    ],
+) }}
+
+{%- set order_columns = ['customer_id', 'order_type', 'order_status', 'sales_channel', 'channel_group',
+                         'ordered_at', 'ordered_date'] %}
+
 with
 
 shop_items as (
@@ -25,7 +45,8 @@ unioned as (
         sku,
         cast(quantity as decimal(18, 4)) as quantity,
         unit_price,
-        line_amount
+        line_amount,
+        loaded_at
     from shop_items
     union all
     select
@@ -34,7 +55,8 @@ unioned as (
         sku,
         quantity,
         unit_price,
-        line_amount
+        line_amount,
+        loaded_at
     from erp_lines
     union all
     select
@@ -43,29 +65,62 @@ unioned as (
         sku,
         quantity,
         unit_price,
-        line_amount
+        line_amount,
+        loaded_at
     from pos_lines
 ),
 
+{%- if is_incremental() %}
+
+stored_orders as (
+    select distinct order_id, {{ order_columns | join(', ') }}
+    from {{ this }}
+),
+
+orders_changed as (
+    select orders.order_id
+    from orders
+    left join stored_orders
+        on orders.order_id = stored_orders.order_id
+    where stored_orders.order_id is null
+    {%- for column in order_columns %}
+        or orders.{{ column }} is distinct from stored_orders.{{ column }}
+    {%- endfor %}
+),
+
+lines_to_write as (
+    select *
+    from unioned
+    where loaded_at > {{ loaded_watermark() }}
+        or order_id in (select order_id from orders_changed)
+),
+{%- else %}
+
+lines_to_write as (
+    select * from unioned
+),
+{%- endif %}
+
 final as (
     select
-        unioned.order_id || '-' || cast(unioned.line_number as varchar) as order_line_id,
-        unioned.order_id,
+        lines_to_write.order_id || '-' || cast(lines_to_write.line_number as varchar) as order_line_id,
+        lines_to_write.order_id,
         orders.customer_id,
-        unioned.line_number,
-        unioned.sku,
-        unioned.quantity,
-        unioned.unit_price,
-        unioned.line_amount,
+        lines_to_write.line_number,
+        lines_to_write.sku,
+        lines_to_write.quantity,
+        lines_to_write.unit_price,
+        lines_to_write.line_amount,
         orders.order_type,
         orders.order_status,
         orders.sales_channel,
         orders.channel_group,
         orders.ordered_at,
-        orders.ordered_date
-    from unioned
+        orders.ordered_date,
+        lines_to_write.loaded_at
+    from lines_to_write
     inner join orders
-        on unioned.order_id = orders.order_id
+        on lines_to_write.order_id = orders.order_id
 )
 
 select * from final
