@@ -1,7 +1,8 @@
 -- Web tracking events with the customer behind them: by the logged-in shop user when the event carries one,
 -- otherwise by the device, which belongs to a person once that person logged in on it (a device shared by
 -- too many accounts is blocked in identity resolution and stays anonymous). customer_id is null for
--- anonymous traffic.
+-- anonymous traffic. Page URLs and session ids stay in stg_web__events (join on event_id): no customer-level
+-- model reads them, and at 30M events they would be most of what this table writes.
 --
 -- Incremental: a night resolves the events staged since the table was last built, and re-checks every event
 -- already here against tonight's identities, rewriting only those whose person changed (identities merged,
@@ -18,11 +19,9 @@
         event_id,
         device_id,
         shop_user_id,
-        session_id,
         sku,
         shop_order_id,
         event_type,
-        page_url,
         unit_price,
         quantity,
         occurred_at,
@@ -85,11 +84,9 @@ final as (
         {{ web_event_resolved_by('shop_users', 'devices') }} as resolved_by,
         events.device_id,
         events.shop_user_id,
-        events.session_id,
         events.sku,
         events.shop_order_id,
         events.event_type,
-        events.page_url,
         events.unit_price,
         events.quantity,
         events.occurred_at,
