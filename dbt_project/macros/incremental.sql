@@ -20,7 +20,28 @@
 
 {#- The newest lake load this table has already read (or none on a first build). -#}
 {% macro loaded_watermark() -%}
+    {%- do require_incremental_columns(['loaded_at']) -%}
     (select coalesce(max(loaded_at), timestamp '1970-01-01') from {{ this }})
+{%- endmacro %}
+
+{#-
+    An incremental run reads state from the stored table. A table built by an earlier version of the model
+    may lack it; say so, with the fix, instead of failing on a missing column deep in the compiled SQL.
+-#}
+{% macro require_incremental_columns(columns) -%}
+    {#- In a unit test `this` is a fixture, not a stored table: nothing to check. -#}
+    {%- if execute and this is not string -%}
+        {%- set stored = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+        {%- set missing = columns | reject('in', stored) | list -%}
+        {%- if missing -%}
+            {{ exceptions.raise_compiler_error(
+                this ~ " was built without " ~ missing | join(', ') ~ ", which its incremental runs need (it was "
+                ~ "built by an earlier version of " ~ model.name ~ "). Rebuild it once from the lake: "
+                ~ "python -m orchestration.nightly --full-refresh, or dbt build --full-refresh --select "
+                ~ model.name ~ "+"
+            ) }}
+        {%- endif -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- A where clause on the lake source: on an incremental run, only the partitions loaded since the last build. -#}

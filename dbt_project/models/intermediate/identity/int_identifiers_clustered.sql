@@ -44,6 +44,7 @@ neighbourhoods as (
 ),
 
 {% if is_incremental() %}
+{%- do require_incremental_columns(['neighbour_count', 'neighbour_hash_sum']) %}
 changed_nodes as (
     select
         coalesce(neighbourhoods.node, previous.node) as node,
