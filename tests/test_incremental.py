@@ -11,8 +11,10 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+import shutil
+
 from orchestration.settings import data_paths
-from tests.conftest import materialize_warehouse, warehouse_connection
+from tests.conftest import materialize_ingest, materialize_warehouse, warehouse_connection
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +93,34 @@ def test_a_night_with_nothing_new_changes_nothing(two_nights, two_nights_rebuilt
     assert materialize_warehouse(two_nights.root, dagster_instance).success
     differences = _compare(two_nights.root, two_nights_rebuilt)
     assert {r: d for r, d in differences.items() if d != (0, 0)} == {}
+
+
+def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
+    two_nights, dagster_instance, tmp_path_factory,
+):
+    """The shop re-sends the last dump with one order's amount corrected; the dump date is ingested again.
+
+    The re-sent rows have the same dump date, file and line numbers as the stored ones: only the later load
+    decides. The next night must give what a full build of the lake gives.
+    """
+    paths = data_paths(two_nights.root)
+    last_dump = max(p.name for p in paths.landing.iterdir())
+    orders_file = sorted((paths.landing / last_dump / "shop").glob("orders_*.csv"))[-1]
+    header, first, *rest = orders_file.read_text(encoding="utf-8").split("\n")
+    columns, values = header.split(","), first.split(",")
+    order_id = values[columns.index("order_id")]
+    values[columns.index("total_amount")] = "12345.67"
+    orders_file.write_text("\n".join([header, ",".join(values), *rest]), encoding="utf-8")
+
+    assert all(r.success for r in materialize_ingest(two_nights.root, dagster_instance, [last_dump]))
+    assert materialize_warehouse(two_nights.root, dagster_instance).success
+    rebuilt = tmp_path_factory.mktemp("resent_rebuilt")
+    shutil.copytree(paths.lake, data_paths(rebuilt).lake)
+    assert materialize_warehouse(rebuilt, dagster_instance).success
+
+    differences = _compare(two_nights.root, rebuilt)
+    assert {r: d for r, d in differences.items() if d != (0, 0)} == {}
+    with warehouse_connection(two_nights.root) as con:
+        amount = con.execute(
+            "select total_amount from stg_shop__orders where shop_order_id = ?", [int(order_id)]).fetchone()[0]
+    assert float(amount) == 12345.67

@@ -10,7 +10,12 @@
     qualify row_number() over (partition by {{ key_csv(partition_by) }} order by {{ order_by }}) = 1
 {%- endmacro %}
 
-{#- Lineage columns every staging model carries, and the order "latest delivery wins" among duplicates. -#}
+{#-
+    Lineage columns every staging model carries, and the order "latest delivery wins" among duplicates. A dump
+    date re-run (the source re-sent it) has the same files and line numbers as the rows stored from the first
+    run; its later loaded_at is what makes it win. Within one load every row has the same loaded_at, so a full
+    build orders exactly as before.
+-#}
 {% macro lineage_columns() -%}
     _source_file as source_file,
     _line_number as source_line_number,
@@ -19,7 +24,7 @@
 {%- endmacro %}
 
 {% macro latest_delivery_first() -%}
-    dump_date desc, source_file desc, source_line_number desc
+    dump_date desc, loaded_at desc, source_file desc, source_line_number desc
 {%- endmacro %}
 
 {% macro key_csv(key) -%}

@@ -95,7 +95,9 @@ def load_partition(contract: TableContract, dump_date: str, paths: DataPaths, th
                 f"deliver it, then rerun this partition."
             )
     report = LoadReport(source=contract.source, table=contract.table, dump_date=dump_date)
-    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    # Microseconds kept: incremental models read partitions loaded after the newest load they hold, so two
+    # loads must never share a stamp (dbt_project/macros/incremental.sql).
+    loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
     paths.lake.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix=f".load-{contract.key}-{dump_date}-", dir=paths.lake))
     try:

@@ -6,7 +6,9 @@
 -- components holding a node whose fingerprint changed, appeared or disappeared are recomputed from tonight's
 -- edges, together with the new nodes; every other component has the same nodes and edges as last night, so
 -- its label (its smallest key) is unchanged. The result equals a full recomputation
--- (tests/test_incremental.py). Nodes that no longer have an edge are removed after the insert.
+-- (tests/test_incremental.py), but for a 64-bit hash collision: two different neighbour sets with the same
+-- count and the same hash sum, about 2^-64 per changed node. Nodes that no longer have an edge are removed
+-- after the insert.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
