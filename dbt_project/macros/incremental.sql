@@ -6,17 +6,10 @@
     both, orchestration/settings.py): every partition a build reads was loaded before it started, and every
     partition loaded later carries a later time. See docs/performance.md ("Incremental nights") for the rules
     and when to rebuild.
--#}
 
-{#- Config shared by the incremental staging models: replace the rows of every key the night delivered. -#}
-{% macro incremental_staging_config(unique_key) -%}
-    {{ config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=unique_key,
-        on_schema_change='fail',
-    ) }}
-{%- endmacro %}
+    Strategy (delete+insert on the model's unique_key) and on_schema_change (fail) are set for every model in
+    dbt_project.yml.
+-#}
 
 {#- The newest lake load this table has already read (or none on a first build). -#}
 {% macro loaded_watermark() -%}
@@ -44,7 +37,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- A where clause on the lake source: on an incremental run, only the partitions loaded since the last build. -#}
+{#-
+    A where clause: on an incremental run, only the rows loaded since the last build. On the lake source the
+    column is `_loaded_at`; on a staging model it is `loaded_at`.
+-#}
 {% macro only_new_deliveries(loaded_at_column='_loaded_at') -%}
     {%- if is_incremental() %}
     where {{ loaded_at_column }} > {{ loaded_watermark() }}
@@ -73,10 +69,12 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Which identifier put a web event on its customer (int_web_events_resolved): the login wins over the device. -#}
-{% macro web_event_resolved_by(shop_users, devices) -%}
-    case
-        when {{ shop_users }}.customer_id is not null then 'shop_user'
-        when {{ devices }}.customer_id is not null then 'web_device'
-    end
+{#-
+    Post-hook of an incremental model whose rows can lose their source: delete+insert only replaces the keys a
+    night delivers, so the rows whose key is no longer among `current_keys` (a query) are deleted after it.
+-#}
+{% macro delete_rows_no_longer_in(key_column, current_keys) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where {{ key_column }} not in ({{ current_keys }})
+    {%- endif -%}
 {%- endmacro %}

@@ -6,9 +6,7 @@
 -- here whose address now resolves to a different customer (identities merged, split or blocked).
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
     unique_key=['message_id', 'event_type'],
-    on_schema_change='fail',
 ) }}
 
 {%- set activity_columns %}
@@ -31,9 +29,7 @@ staged_activity as (
         case when channel = 'email' then email else phone end as address,
         case when channel = 'email' then 'email' else 'phone' end as address_type,
     from {{ ref('stg_esp__activity') }}
-    {%- if is_incremental() %}
-    where loaded_at > {{ loaded_watermark() }}
-    {%- endif %}
+    {{ only_new_deliveries('loaded_at') }}
 ),
 
 identifiers_resolved as (

@@ -10,9 +10,7 @@
 -- a full rebuild would cost.
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
     unique_key='event_id',
-    on_schema_change='fail',
 ) }}
 
 {%- set event_columns %}
@@ -32,9 +30,7 @@ with
 
 staged_events as (
     select * from {{ ref('stg_web__events') }}
-    {%- if is_incremental() %}
-    where loaded_at > {{ loaded_watermark() }}
-    {%- endif %}
+    {{ only_new_deliveries('loaded_at') }}
 ),
 
 identifiers_resolved as (

@@ -11,19 +11,9 @@
 -- after the insert.
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
     unique_key='node',
-    on_schema_change='fail',
-    post_hook=[
-        "{% if is_incremental() %}
-        delete from {{ this }}
-        where node not in (
-            select node_a from {{ ref('int_identity_edges') }}
-            union all
-            select node_b from {{ ref('int_identity_edges') }}
-        )
-        {% endif %}",
-    ],
+    post_hook="{{ delete_rows_no_longer_in('node', 'select node_a from ' ~ ref('int_identity_edges')
+        ~ ' union all select node_b from ' ~ ref('int_identity_edges')) }}",
 ) }}
 
 with

@@ -5,9 +5,7 @@
 -- never drops a line, so every other document is unchanged).
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
     unique_key='erp_document_number',
-    on_schema_change='fail',
 ) }}
 
 with

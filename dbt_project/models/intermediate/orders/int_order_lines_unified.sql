@@ -6,15 +6,8 @@
 -- no longer exists (an ERP document that turned out to mirror a web order) are deleted after the insert.
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
     unique_key='order_line_id',
-    on_schema_change='fail',
-    post_hook=[
-        "{% if is_incremental() %}
-        delete from {{ this }}
-        where order_id not in (select order_id from {{ ref('int_orders_unified') }})
-        {% endif %}",
-    ],
+    post_hook="{{ delete_rows_no_longer_in('order_id', 'select order_id from ' ~ ref('int_orders_unified')) }}",
 ) }}
 
 {%- set order_columns = ['customer_id', 'order_type', 'order_status', 'sales_channel', 'channel_group',

@@ -1,9 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        on_schema_change='fail'
-    )
-}}
+{{ config(materialized='incremental') }}
 -- Every change of an identifier's customer_id, run after run, with the evidence: a new identifier, an
 -- identifier moved to another customer (a merge when its old customer vanished, a split when the old
 -- customer still exists), or an identifier that stopped linking (blocked). The first run records every

@@ -1,4 +1,4 @@
-{{ incremental_staging_config(['erp_document_number', 'line_number']) }}
+{{ config(materialized='incremental', unique_key=['erp_document_number', 'line_number']) }}
 
 -- 1C sales documents, one row per document line, with the Russian headers renamed and values translated.
 with

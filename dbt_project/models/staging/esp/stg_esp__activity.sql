@@ -1,4 +1,4 @@
-{{ incremental_staging_config(['message_id', 'event_type']) }}
+{{ config(materialized='incremental', unique_key=['message_id', 'event_type']) }}
 
 with
 

@@ -1,4 +1,4 @@
-{{ incremental_staging_config(['receipt_id', 'line_number']) }}
+{{ config(materialized='incremental', unique_key=['receipt_id', 'line_number']) }}
 
 with
 

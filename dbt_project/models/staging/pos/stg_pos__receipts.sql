@@ -1,6 +1,6 @@
 -- Till receipts. receipt_no repeats across stores and restarts every January, so the receipt's key is
 -- store + year + number: on its own the number would glue strangers together.
-{{ incremental_staging_config('receipt_id') }}
+{{ config(materialized='incremental', unique_key='receipt_id') }}
 
 with
 

@@ -1,4 +1,4 @@
-{{ incremental_staging_config('shop_order_id') }}
+{{ config(materialized='incremental', unique_key='shop_order_id') }}
 
 with
 

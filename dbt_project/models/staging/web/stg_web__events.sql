@@ -1,4 +1,4 @@
-{{ incremental_staging_config('event_id') }}
+{{ config(materialized='incremental', unique_key='event_id') }}
 
 with
 
