@@ -131,4 +131,6 @@ def stage_seconds(target_dir: Path) -> dict:
         "failures": failures,
         "model_seconds": model_seconds,
         "elapsed_reported": run_results.get("elapsed_time"),
+        # (stage, start, end) of every node: the memory monitor's samples are split by stage with them.
+        "intervals": [(stages.get(u, "staging"), start, end) for u, start, end, _ in intervals],
     }

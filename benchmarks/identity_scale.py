@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.dbt.project import DBT_PROJECT_DIR, TELEMETRY_OFF
+from orchestration.ingest.parsing import sql_literal
 
 PER_PERSON = 4
 
@@ -49,7 +50,7 @@ def run(identifiers: int, memory_limit: str | None = None) -> dict:
         con = duckdb.connect(str(Path(scratch) / "graph.duckdb"))
         con.execute("set enable_progress_bar = false")
         if memory_limit:
-            con.execute(f"set memory_limit = '{memory_limit}'")
+            con.execute(f"set memory_limit = {sql_literal(memory_limit)}")
         con.execute(
             f"""
             create table synthetic_edges as

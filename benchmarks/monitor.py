@@ -29,10 +29,9 @@ def tree_rss(process: psutil.Process) -> int:
 class RssMonitor:
     """Samples the process tree's RSS in a background thread; peaks overall and per named stage."""
 
-    def __init__(self, interval: float = 0.1, keep_samples: bool = False) -> None:
+    def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
-        self.keep_samples = keep_samples
-        self.samples: list[tuple[float, int]] = []  # (epoch seconds, bytes) when keep_samples
+        self.samples: list[tuple[float, int]] = []  # (epoch seconds, bytes): split by stage afterwards
         self.process = psutil.Process(os.getpid())
         self.peak = 0
         self.stage_peaks: dict[str, int] = {}
@@ -57,8 +56,7 @@ class RssMonitor:
     def sample(self) -> int:
         rss = tree_rss(self.process)
         with self._lock:
-            if self.keep_samples:
-                self.samples.append((time.time(), rss))
+            self.samples.append((time.time(), rss))
             self.peak = max(self.peak, rss)
             if self._stage is not None:
                 self.stage_peaks[self._stage] = max(self.stage_peaks.get(self._stage, 0), rss)
@@ -76,13 +74,3 @@ class RssMonitor:
             self.sample()
             with self._lock:
                 self._stage = None
-
-
-@contextmanager
-def stopwatch() -> Iterator[dict]:
-    box = {"seconds": 0.0}
-    started = time.perf_counter()
-    try:
-        yield box
-    finally:
-        box["seconds"] = time.perf_counter() - started

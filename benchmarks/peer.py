@@ -41,7 +41,6 @@ def run_peer(warehouse: Path) -> dict:
             "select customer_id, is_email_contactable, is_sms_contactable, is_push_contactable from customers").df()
         segment_map = con.execute(f'select * from "{schema}".rfm_segment_map').df()
         as_of = pd.Timestamp(con.execute("select as_of_date from int_as_of_date").fetchone()[0])
-        # For the agreement figures only (not timed as part of the peer).
     loaded = time.perf_counter()
 
     orders["ordered_date"] = pd.to_datetime(orders["ordered_date"])
