@@ -78,3 +78,30 @@
     delete from {{ this }} where {{ key_column }} not in ({{ current_keys }})
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    Change propagation between incremental models that are not read from the lake (identity resolution).
+    Every row such a model writes carries `changed_at`, the start of the dbt invocation that wrote it. A
+    downstream model's watermark is the newest `changed_at` it holds, so the upstream rows stamped later are
+    exactly the ones rewritten since it last ran (one invocation stamps every model alike, and each model runs
+    after its parents).
+-#}
+{% macro build_stamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+{% macro changed_watermark() -%}
+    {%- do require_incremental_columns(['changed_at']) -%}
+    (select coalesce(max(changed_at), timestamp '1970-01-01') from {{ this }})
+{%- endmacro %}
+
+{#-
+    Post-hook of an incremental model that must delete keys tonight's input no longer yields (a record that
+    lost all its identifiers): the model emits a tombstone row for such a key, with `marker_column` null, so
+    delete+insert removes the stored rows; the tombstones themselves are deleted here.
+-#}
+{% macro delete_tombstones(marker_column) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where {{ marker_column }} is null
+    {%- endif -%}
+{%- endmacro %}

@@ -4,6 +4,20 @@
 -- shared: it appears with more distinct values of another identifier type than one person has
 -- (identity_group_limits per pair of types, else identity_rules.max_group_size). One shared value can then
 -- never merge strangers; every such identifier is reported in identity_blocked_identifiers.
+--
+-- Incremental: an identifier's row depends only on the records that carry it. A night re-assesses the
+-- identifiers of the records int_identifiers_observed re-derived (their co-occurrences may have changed), and
+-- the identifiers whose set of records changed otherwise (a re-delivered record dropped them: the record count
+-- and the sum of the records' hashes tell), or all of them when the identity seeds changed (rules_version).
+-- An identifier no longer observed leaves a tombstone (identifier_type null), deleted after the insert.
+-- linking_changed_at is when is_linking or priority last changed: int_identity_edges re-derives the records of
+-- those identifiers only.
+{{ config(
+    materialized='incremental',
+    unique_key='identifier_key',
+    post_hook="{{ delete_tombstones('identifier_type') }}",
+) }}
+
 with
 
 observations as (
@@ -22,6 +36,61 @@ blocked_values as (
     select * from {{ ref('blocked_identifiers') }}
 ),
 
+rules_version as (
+    -- A fingerprint of the three identity seeds: when an analyst edits them, every identifier is re-assessed.
+    select hash(
+        (select string_agg(rules::varchar, '|' order by rules::varchar) from rules),
+        (select string_agg(group_limits::varchar, '|' order by group_limits::varchar) from group_limits),
+        (select string_agg(blocked_values::varchar, '|' order by blocked_values::varchar) from blocked_values)
+    ) as rules_version
+),
+
+{% if is_incremental() %}
+{%- do require_incremental_columns(['record_hash_sum', 'rules_version', 'linking_changed_at']) %}
+record_fingerprints as (
+    select
+        identifier_key,
+        count(*) as record_count,
+        sum(hash(record_id)) as record_hash_sum
+    from observations
+    group by identifier_key
+),
+
+fingerprint_changes as (
+    -- Identifiers that are new, gone, or carried by a different set of records than last night.
+    select
+        record_fingerprints.identifier_key as current_key,
+        previous.identifier_key as previous_key
+    from record_fingerprints
+    full outer join {{ this }} as previous
+        on record_fingerprints.identifier_key = previous.identifier_key
+    where previous.identifier_key is null
+        or record_fingerprints.identifier_key is null
+        or record_fingerprints.record_count <> previous.record_count
+        or record_fingerprints.record_hash_sum <> previous.record_hash_sum
+        or previous.rules_version <> (select rules_version from rules_version)
+),
+
+vanished_identifiers as (
+    -- Tombstones (identifier_type null): delete+insert removes them, the post-hook deletes the tombstones.
+    select previous_key as identifier_key from fingerprint_changes where current_key is null
+),
+
+identifiers_to_assess as (
+    select identifier_key from observations where changed_at > {{ changed_watermark() }}
+    union
+    select current_key from fingerprint_changes where current_key is not null
+),
+
+observations_to_assess as (
+    select * from observations semi join identifiers_to_assess using (identifier_key)
+),
+{% else %}
+observations_to_assess as (
+    select * from observations
+),
+{% endif %}
+
 co_occurrences as (
     -- For each identifier, how many distinct identifiers of each counted type share records with it.
     select
@@ -29,7 +98,7 @@ co_occurrences as (
         observations.identifier_type,
         linked.identifier_type as linked_type,
         count(distinct linked.identifier_value) as linked_values
-    from observations
+    from observations_to_assess as observations
     inner join observations as linked
         on observations.record_id = linked.record_id
         and observations.identifier_type <> linked.identifier_type
@@ -74,8 +143,9 @@ identifiers as (
         min(identifier_value) as identifier_value,
         min(observed_at) as first_seen_at,
         max(observed_at) as last_seen_at,
-        count(distinct record_id) as record_count
-    from observations
+        count(distinct record_id) as record_count,
+        sum(hash(record_id)) as record_hash_sum
+    from observations_to_assess
     group by identifier_key
 ),
 
@@ -102,11 +172,38 @@ assessed as (
         on identifiers.identifier_key = group_sizes.identifier_key
 ),
 
-final as (
+judged as (
     select
         *,
         block_reason is null as is_linking
     from assessed
+),
+
+final as (
+    select
+        judged.*,
+        (select rules_version from rules_version) as rules_version,
+        {{ build_stamp() }} as changed_at,
+        {% if is_incremental() -%}
+        case
+            when previous.identifier_key is null
+                or previous.is_linking <> judged.is_linking
+                or previous.priority is distinct from judged.priority
+                then {{ build_stamp() }}
+            else previous.linking_changed_at
+        end
+        {%- else -%}
+        {{ build_stamp() }}
+        {%- endif %} as linking_changed_at
+    from judged
+    {%- if is_incremental() %}
+    left join {{ this }} as previous
+        on judged.identifier_key = previous.identifier_key
+    {%- endif %}
 )
 
 select * from final
+{%- if is_incremental() %}
+union all by name
+select identifier_key, {{ build_stamp() }} as changed_at from vanished_identifiers
+{%- endif %}

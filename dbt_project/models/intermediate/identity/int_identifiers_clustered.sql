@@ -19,7 +19,8 @@
 with
 
 edges as (
-    select * from {{ ref('int_identity_edges') }}
+    -- The links of all records; several records often make the same link.
+    select distinct node_a, node_b from {{ ref('int_identity_edges') }}
 ),
 
 neighbourhoods as (

@@ -1,93 +1,124 @@
 -- Every identifier seen in every source record that names a person, one row per (record, identifier).
 -- A record ties its identifiers together: that co-occurrence is the only evidence identity resolution uses.
+--
+-- Incremental: a record's identifiers depend only on that record's staged row (an ERP document's on its
+-- aggregated lines, a web login's on the events of its device and account), so a night re-derives only the
+-- records whose staged rows were loaded since the last build. A re-delivered record that lost every identifier
+-- leaves a tombstone row (identifier_key null) that removes its stored rows and is deleted after the insert.
+-- changed_at tells int_identifiers_assessed and int_identity_edges which records were re-derived.
+{{ config(
+    materialized='incremental',
+    unique_key='record_id',
+    post_hook="{{ delete_tombstones('identifier_key') }}",
+) }}
+
 with
 
 shop_customers as (
     select * from {{ ref('stg_shop__customers') }}
+    {{- only_new_deliveries('loaded_at') }}
 ),
 
 shop_orders as (
     select * from {{ ref('stg_shop__orders') }}
+    {{- only_new_deliveries('loaded_at') }}
 ),
 
-erp_sales_lines as (
-    select * from {{ ref('stg_erp__sales_lines') }}
+erp_documents as (
+    -- Identifiers are per document; the lines repeat them (the aggregate takes the first of each).
+    select * from {{ ref('int_erp_documents_aggregated') }}
+    {{- only_new_deliveries('loaded_at') }}
 ),
 
 pos_receipts as (
     select * from {{ ref('stg_pos__receipts') }}
+    {{- only_new_deliveries('loaded_at') }}
 ),
 
 loyalty_members as (
     select * from {{ ref('stg_loyalty__members') }}
+    {{- only_new_deliveries('loaded_at') }}
 ),
 
-web_events as (
-    select * from {{ ref('stg_web__events') }}
-),
-
-erp_documents as (
-    -- Identifiers are per document; lines repeat them.
-    select
-        erp_document_number,
-        min(erp_counterparty_code) as erp_counterparty_code,
-        min(phone) as phone,
-        min(loyalty_card_number) as loyalty_card_number,
-        min(document_at) as document_at
-    from erp_sales_lines
-    group by erp_document_number
+login_events as (
+    select device_id, shop_user_id, occurred_at, loaded_at
+    from {{ ref('stg_web__events') }}
+    where shop_user_id is not null
 ),
 
 web_logins as (
-    -- A device becomes a person's only by logging in: the (device, user) pair is the record.
+    -- A device becomes a person's only by logging in: the (device, user) pair is the record. A pair with a new
+    -- login tonight is re-derived from all its logins.
     select
         device_id,
         shop_user_id,
-        min(occurred_at) as first_login_at
-    from web_events
-    where shop_user_id is not null
+        min(occurred_at) as first_login_at,
+        max(loaded_at) as loaded_at
+    from login_events
+    {%- if is_incremental() %}
+    semi join (
+        select device_id, shop_user_id from login_events {{ only_new_deliveries('loaded_at') }}
+    ) as new_logins using (device_id, shop_user_id)
+    {%- endif %}
     group by device_id, shop_user_id
 ),
 
 observations as (
     {% set email_ok = "is_email_valid" %}
-    select 'shop_customer:' || shop_user_id as record_id, 'shop_customer' as record_source, 'shop_user' as identifier_type, cast(shop_user_id as varchar) as identifier_value, registered_at as observed_at from shop_customers
+    select 'shop_customer:' || shop_user_id as record_id, 'shop_customer' as record_source, 'shop_user' as identifier_type, cast(shop_user_id as varchar) as identifier_value, registered_at as observed_at, loaded_at from shop_customers
     union all
-    select 'shop_customer:' || shop_user_id, 'shop_customer', 'email', email, registered_at from shop_customers where {{ email_ok }}
+    select 'shop_customer:' || shop_user_id, 'shop_customer', 'email', email, registered_at, loaded_at from shop_customers where {{ email_ok }}
     union all
-    select 'shop_customer:' || shop_user_id, 'shop_customer', 'phone', phone, registered_at from shop_customers where phone is not null
+    select 'shop_customer:' || shop_user_id, 'shop_customer', 'phone', phone, registered_at, loaded_at from shop_customers where phone is not null
 
     union all
-    select 'shop_order:' || shop_order_id, 'shop_order', 'shop_user', cast(shop_user_id as varchar), ordered_at from shop_orders where shop_user_id is not null
+    select 'shop_order:' || shop_order_id, 'shop_order', 'shop_user', cast(shop_user_id as varchar), ordered_at, loaded_at from shop_orders where shop_user_id is not null
     union all
-    select 'shop_order:' || shop_order_id, 'shop_order', 'email', email, ordered_at from shop_orders where {{ email_ok }}
+    select 'shop_order:' || shop_order_id, 'shop_order', 'email', email, ordered_at, loaded_at from shop_orders where {{ email_ok }}
     union all
-    select 'shop_order:' || shop_order_id, 'shop_order', 'phone', phone, ordered_at from shop_orders where phone is not null
+    select 'shop_order:' || shop_order_id, 'shop_order', 'phone', phone, ordered_at, loaded_at from shop_orders where phone is not null
 
     union all
-    select 'erp_document:' || erp_document_number, 'erp_document', 'erp_counterparty', erp_counterparty_code, document_at from erp_documents where erp_counterparty_code is not null
+    select 'erp_document:' || erp_document_number, 'erp_document', 'erp_counterparty', erp_counterparty_code, document_at, loaded_at from erp_documents where erp_counterparty_code is not null
     union all
-    select 'erp_document:' || erp_document_number, 'erp_document', 'phone', phone, document_at from erp_documents where phone is not null
+    select 'erp_document:' || erp_document_number, 'erp_document', 'phone', phone, document_at, loaded_at from erp_documents where phone is not null
     union all
-    select 'erp_document:' || erp_document_number, 'erp_document', 'loyalty_card', loyalty_card_number, document_at from erp_documents where loyalty_card_number is not null
+    select 'erp_document:' || erp_document_number, 'erp_document', 'loyalty_card', loyalty_card_number, document_at, loaded_at from erp_documents where loyalty_card_number is not null
 
     union all
-    select 'pos_receipt:' || receipt_id, 'pos_receipt', 'loyalty_card', loyalty_card_number, sold_at from pos_receipts where loyalty_card_number is not null
+    select 'pos_receipt:' || receipt_id, 'pos_receipt', 'loyalty_card', loyalty_card_number, sold_at, loaded_at from pos_receipts where loyalty_card_number is not null
 
     union all
-    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'loyalty_member', cast(loyalty_member_id as varchar), enrolled_at from loyalty_members
+    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'loyalty_member', cast(loyalty_member_id as varchar), enrolled_at, loaded_at from loyalty_members
     union all
-    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'loyalty_card', loyalty_card_number, enrolled_at from loyalty_members where loyalty_card_number is not null
+    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'loyalty_card', loyalty_card_number, enrolled_at, loaded_at from loyalty_members where loyalty_card_number is not null
     union all
-    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'email', email, enrolled_at from loyalty_members where {{ email_ok }}
+    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'email', email, enrolled_at, loaded_at from loyalty_members where {{ email_ok }}
     union all
-    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'phone', phone, enrolled_at from loyalty_members where phone is not null
+    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'phone', phone, enrolled_at, loaded_at from loyalty_members where phone is not null
 
     union all
-    select 'web_login:' || device_id || '|' || shop_user_id, 'web_login', 'web_device', device_id, first_login_at from web_logins
+    select 'web_login:' || device_id || '|' || shop_user_id, 'web_login', 'web_device', device_id, first_login_at, loaded_at from web_logins
     union all
-    select 'web_login:' || device_id || '|' || shop_user_id, 'web_login', 'shop_user', cast(shop_user_id as varchar), first_login_at from web_logins
+    select 'web_login:' || device_id || '|' || shop_user_id, 'web_login', 'shop_user', cast(shop_user_id as varchar), first_login_at, loaded_at from web_logins
 ),
+
+{% if is_incremental() %}
+tombstones as (
+    -- Re-delivered records that can carry no identifier at all (shop accounts, loyalty members and web logins
+    -- always carry one).
+    select record_id, max(loaded_at) as loaded_at
+    from (
+        select 'shop_order:' || shop_order_id as record_id, loaded_at from shop_orders
+        union all
+        select 'erp_document:' || erp_document_number, loaded_at from erp_documents
+        union all
+        select 'pos_receipt:' || receipt_id, loaded_at from pos_receipts
+    ) as delivered
+    anti join observations using (record_id)
+    group by record_id
+),
+{% endif %}
 
 final as (
     select
@@ -96,8 +127,23 @@ final as (
         identifier_type,
         identifier_value,
         identifier_type || ':' || identifier_value as identifier_key,
-        observed_at
+        observed_at,
+        loaded_at,
+        {{ build_stamp() }} as changed_at
     from observations
+    {%- if is_incremental() %}
+    union all
+    select
+        record_id,
+        null as record_source,
+        null as identifier_type,
+        null as identifier_value,
+        null as identifier_key,
+        null as observed_at,
+        loaded_at,
+        {{ build_stamp() }} as changed_at
+    from tombstones
+    {%- endif %}
 )
 
 select * from final

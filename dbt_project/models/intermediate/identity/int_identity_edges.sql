@@ -1,6 +1,20 @@
--- Links between identifiers that may link (see int_identifiers_assessed): within each record, every
--- linking identifier is tied to the record's highest-priority one. A record left with a single linking
+-- Links between identifiers that may link (see int_identifiers_assessed), per record: within each record,
+-- every linking identifier is tied to the record's highest-priority one. A record left with a single linking
 -- identifier still contributes that identifier as a node (a self-link).
+--
+-- Incremental: a record's links depend on its identifiers and on whether each may link, so a night
+-- re-derives the records int_identifiers_observed re-derived and the records of the identifiers whose
+-- is_linking or priority changed (int_identifiers_assessed.linking_changed_at). A record left with no linking
+-- identifier leaves a tombstone (node_a null); the post-hook deletes tombstones and records no longer observed.
+{{ config(
+    materialized='incremental',
+    unique_key='record_id',
+    post_hook=[
+        "{{ delete_tombstones('node_a') }}",
+        "{{ delete_rows_no_longer_in('record_id', 'select record_id from ' ~ ref('int_identifiers_observed')) }}",
+    ],
+) }}
+
 with
 
 observations as (
@@ -11,12 +25,34 @@ assessed as (
     select * from {{ ref('int_identifiers_assessed') }}
 ),
 
+{% if is_incremental() %}
+records_to_link as (
+    select record_id
+    from observations
+    where changed_at > {{ changed_watermark() }}
+    union
+    select observations.record_id
+    from observations
+    semi join (
+        select identifier_key from assessed where linking_changed_at > {{ changed_watermark() }}
+    ) as relinked using (identifier_key)
+),
+
+observations_to_link as (
+    select * from observations semi join records_to_link using (record_id)
+),
+{% else %}
+observations_to_link as (
+    select * from observations
+),
+{% endif %}
+
 linking_observations as (
     select distinct
         observations.record_id,
         observations.identifier_key,
         assessed.priority
-    from observations
+    from observations_to_link as observations
     inner join assessed
         on observations.identifier_key = assessed.identifier_key
     where assessed.is_linking
@@ -31,12 +67,20 @@ record_hubs as (
 ),
 
 final as (
-    select distinct
+    select
+        linking_observations.record_id,
         record_hubs.hub_key as node_a,
-        linking_observations.identifier_key as node_b
+        linking_observations.identifier_key as node_b,
+        {{ build_stamp() }} as changed_at
     from linking_observations
     inner join record_hubs
         on linking_observations.record_id = record_hubs.record_id
+    {%- if is_incremental() %}
+    union all
+    select record_id, null, null, {{ build_stamp() }}
+    from records_to_link
+    anti join linking_observations using (record_id)
+    {%- endif %}
 )
 
 select * from final
