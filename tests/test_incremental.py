@@ -101,8 +101,10 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
 ):
     """The shop re-sends the last dump with corrections; the dump date is ingested again.
 
-    One order's amount is corrected, another order's email is replaced by a new one, and a guest order loses
-    its email and phone (its record no longer names anyone). The re-sent rows have the same dump date, file and
+    One order's amount is corrected, another order's email is replaced by a new one, a guest order loses its
+    email and phone (its record no longer names anyone), and a customer's phone, known from earlier dumps, is
+    typed on four other accounts' orders (it becomes shared and stops linking, also in the records of the
+    earlier dumps that nothing re-delivers). The re-sent rows have the same dump date, file and
     line numbers as the stored ones: only the later load decides. The next night must give what a full build of
     the lake gives: identity resolution must drop the identifiers the records no longer carry.
     """
@@ -125,6 +127,23 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     )
     guest[column["email"]] = guest[column["phone"]] = ""
     guest_record = f"shop_order:{guest[column['order_id']]}"
+    with warehouse_connection(two_nights.root) as con:
+        shared_phone = con.execute("""
+            select identifier_value
+            from int_identifiers_assessed
+            where identifier_type = 'phone' and is_linking and identifier_key in (
+                select identifier_key from int_identifiers_observed
+                where loaded_at < (select max(loaded_at) from int_identifiers_observed)
+            )
+            order by identifier_key
+            limit 1
+        """).fetchone()[0]
+    other_accounts = {}
+    for row in rows[1:]:
+        if row[column["user_id"]] and row is not moved and row is not guest:
+            other_accounts.setdefault(row[column["user_id"]], row)
+    for row in list(other_accounts.values())[:4]:
+        row[column["phone"]] = shared_phone
     orders_file.write_text("\n".join([header, *(",".join(row) for row in rows), ""]), encoding="utf-8")
     with warehouse_connection(two_nights.root) as con:
         assert con.execute(
@@ -146,6 +165,10 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
         new_email = con.execute(
             "select record_count from int_identifiers_assessed where identifier_key = ?",
             ["email:new.address.after.correction@example.org"]).fetchone()
+        phone_links = con.execute(
+            "select is_linking from int_identifiers_assessed where identifier_key = ?", [f"phone:{shared_phone}"]
+        ).fetchone()
     assert float(amount) == 12345.67
     assert guest_observations == 0
+    assert phone_links == (False,)
     assert new_email == (1,)

@@ -105,3 +105,15 @@
     delete from {{ this }} where {{ marker_column }} is null
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    The identifiers whose customer changed since this table was last built (`changed_at`): those whose
+    customer_id changed or that are new (int_identifiers_resolved.changed_at), and those that started or stopped
+    linking (int_identifiers_assessed.linking_changed_at). Rows resolved through any other identifier still
+    have the customer they were written with.
+-#}
+{% macro identifiers_moved_since_last_build(resolved, assessed) -%}
+    select identifier_type, identifier_value from {{ resolved }} where changed_at > {{ changed_watermark() }}
+    union
+    select identifier_type, identifier_value from {{ assessed }} where linking_changed_at > {{ changed_watermark() }}
+{%- endmacro %}

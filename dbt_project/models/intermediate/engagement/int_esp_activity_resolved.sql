@@ -3,7 +3,7 @@
 -- does not link (a placeholder, a shared address); suppression still applies to the address itself.
 --
 -- Incremental, like int_web_events_resolved: the activity staged since the last build, plus the rows already
--- here whose address now resolves to a different customer (identities merged, split or blocked).
+-- here whose address changed customer since then (identities merged, split, blocked or newly linked).
 {{ config(
     materialized='incremental',
     unique_key=['message_id', 'event_type'],
@@ -36,11 +36,22 @@ identifiers_resolved as (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 
+identifiers_assessed as (
+    select * from {{ ref('int_identifiers_assessed') }}
+),
+
 {%- if is_incremental() %}
+
+moved_identifiers as (
+    {{ identifiers_moved_since_last_build('identifiers_resolved', 'identifiers_assessed') }}
+),
 
 stored_activity_changed as (
     select stored.message_id, stored.event_type
     from {{ this }} as stored
+    semi join moved_identifiers
+        on stored.address_type = moved_identifiers.identifier_type
+        and stored.address = moved_identifiers.identifier_value
     left join identifiers_resolved
         on stored.address_type = identifiers_resolved.identifier_type
         and stored.address = identifiers_resolved.identifier_value
@@ -73,6 +84,7 @@ final as (
         activity.occurred_at,
         cast(activity.occurred_at as date) as occurred_date,
         activity.loaded_at,
+        {{ build_stamp() }} as changed_at,
     from activity
     -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'): the same match.
     left join identifiers_resolved

@@ -4,10 +4,10 @@
 -- anonymous traffic. Page URLs and session ids stay in stg_web__events (join on event_id): no customer-level
 -- model reads them, and at 30M events they would be most of what this table writes.
 --
--- Incremental: a night resolves the events staged since the table was last built, and re-checks every event
--- already here against tonight's identities, rewriting only those whose person changed (identities merged,
--- split or blocked). The check reads four narrow columns of the stored events; rewriting them all is what
--- a full rebuild would cost.
+-- Incremental: a night resolves the events staged since the table was last built, and re-checks the events
+-- already here whose login or device changed customer since then (identities merged, split, blocked or newly
+-- linked: identifiers_moved_since_last_build), rewriting only those whose person changed. The check reads two
+-- narrow columns of the stored events; rewriting them all is what a full rebuild would cost.
 {{ config(
     materialized='incremental',
     unique_key='event_id',
@@ -37,6 +37,10 @@ identifiers_resolved as (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 
+identifiers_assessed as (
+    select * from {{ ref('int_identifiers_assessed') }}
+),
+
 -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'), so matching type and
 -- value is the same match as on the key, without building a key string for every event.
 shop_users as (
@@ -49,9 +53,22 @@ devices as (
 
 {%- if is_incremental() %}
 
+moved_identifiers as (
+    {{ identifiers_moved_since_last_build('identifiers_resolved', 'identifiers_assessed') }}
+),
+
+stored_events_to_check as (
+    select event_id, device_id, shop_user_id, customer_id, resolved_by
+    from {{ this }}
+    where cast(shop_user_id as varchar) in (
+            select identifier_value from moved_identifiers where identifier_type = 'shop_user'
+        )
+        or device_id in (select identifier_value from moved_identifiers where identifier_type = 'web_device')
+),
+
 stored_events_changed as (
     select stored.event_id
-    from {{ this }} as stored
+    from stored_events_to_check as stored
     left join shop_users
         on cast(stored.shop_user_id as varchar) = shop_users.identifier_value
     left join devices
@@ -88,6 +105,7 @@ final as (
         events.occurred_at,
         cast(events.occurred_at as date) as occurred_date,
         events.loaded_at,
+        {{ build_stamp() }} as changed_at,
     from events
     left join shop_users
         on cast(events.shop_user_id as varchar) = shop_users.identifier_value

@@ -8,7 +8,7 @@
 -- its label (its smallest key) is unchanged. The result equals a full recomputation
 -- (tests/test_incremental.py), but for a 64-bit hash collision: two different neighbour sets with the same
 -- count and the same hash sum, about 2^-64 per changed node. Nodes that no longer have an edge are removed
--- after the insert.
+-- after the insert. changed_at tells int_identifiers_resolved which nodes were recomputed.
 {{ config(
     materialized='incremental',
     unique_key='node',
@@ -37,7 +37,7 @@ neighbourhoods as (
 ),
 
 {% if is_incremental() %}
-{%- do require_incremental_columns(['neighbour_count', 'neighbour_hash_sum']) %}
+{%- do require_incremental_columns(['neighbour_count', 'neighbour_hash_sum', 'changed_at']) %}
 changed_nodes as (
     select
         coalesce(neighbourhoods.node, previous.node) as node,
@@ -82,7 +82,8 @@ final as (
         components.node,
         components.component,
         neighbourhoods.neighbour_count,
-        neighbourhoods.neighbour_hash_sum
+        neighbourhoods.neighbour_hash_sum,
+        {{ build_stamp() }} as changed_at
     from components
     inner join neighbourhoods
         on components.node = neighbourhoods.node

@@ -4,6 +4,18 @@
 -- data only adds identifiers seen later, so a person keeps their customer_id night after night; when two
 -- people's components merge, the merged customer keeps the older one's id. Changes are logged in
 -- identity_change_log.
+--
+-- Incremental: a night re-anchors only the components that hold a node int_identifiers_clustered recomputed
+-- or an identifier int_identifiers_assessed re-assessed (its first sighting may have moved); every other
+-- component has the same identifiers, seen first at the same time. changed_at is when the identifier's
+-- customer_id last changed: int_records_resolved re-resolves the records of those identifiers only.
+-- Identifiers that left the graph are deleted after the insert.
+{{ config(
+    materialized='incremental',
+    unique_key='identifier_key',
+    post_hook="{{ delete_rows_no_longer_in('identifier_key', 'select node from ' ~ ref('int_identifiers_clustered')) }}",
+) }}
+
 with
 
 clustered as (
@@ -14,6 +26,27 @@ assessed as (
     select * from {{ ref('int_identifiers_assessed') }}
 ),
 
+{% if is_incremental() %}
+components_to_anchor as (
+    select component from clustered where changed_at > {{ changed_watermark() }}
+    union
+    select clustered.component
+    from clustered
+    semi join (
+        select identifier_key from assessed where changed_at > {{ changed_watermark() }}
+    ) as reassessed
+        on clustered.node = reassessed.identifier_key
+),
+
+clustered_to_anchor as (
+    select * from clustered semi join components_to_anchor using (component)
+),
+{% else %}
+clustered_to_anchor as (
+    select * from clustered
+),
+{% endif %}
+
 identifiers as (
     select
         clustered.node as identifier_key,
@@ -21,7 +54,7 @@ identifiers as (
         assessed.identifier_type,
         assessed.identifier_value,
         assessed.first_seen_at
-    from clustered
+    from clustered_to_anchor as clustered
     inner join assessed
         on clustered.node = assessed.identifier_key
 ),
@@ -34,7 +67,7 @@ anchors as (
     group by component
 ),
 
-final as (
+resolved as (
     select
         identifiers.identifier_key,
         identifiers.identifier_type,
@@ -45,6 +78,24 @@ final as (
     from identifiers
     inner join anchors
         on identifiers.component = anchors.component
+),
+
+final as (
+    select
+        resolved.*,
+        {% if is_incremental() -%}
+        case
+            when previous.customer_id is distinct from resolved.customer_id then {{ build_stamp() }}
+            else previous.changed_at
+        end
+        {%- else -%}
+        {{ build_stamp() }}
+        {%- endif %} as changed_at
+    from resolved
+    {%- if is_incremental() %}
+    left join {{ this }} as previous
+        on resolved.identifier_key = previous.identifier_key
+    {%- endif %}
 )
 
 select * from final

@@ -1,6 +1,20 @@
 -- The customer_id behind every source record that carries a linking identifier. A record's linking
 -- identifiers all sit in one component (the record itself links them), so the customer is unique.
 -- Records whose only identifiers are blocked (a walk-in buyer typed with the store's phone) stay anonymous.
+--
+-- Incremental: a night re-resolves the records int_identifiers_observed re-derived and the records of the
+-- identifiers whose customer_id changed or that stopped linking (int_identifiers_resolved.changed_at,
+-- int_identifiers_assessed.linking_changed_at). A record left without a linking identifier leaves a tombstone
+-- (customer_id null); the post-hook deletes tombstones and records no longer observed.
+{{ config(
+    materialized='incremental',
+    unique_key='record_id',
+    post_hook=[
+        "{{ delete_tombstones('customer_id') }}",
+        "{{ delete_rows_no_longer_in('record_id', 'select record_id from ' ~ ref('int_identifiers_observed')) }}",
+    ],
+) }}
+
 with
 
 observations as (
@@ -11,16 +25,57 @@ resolved as (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 
-final as (
+assessed as (
+    select * from {{ ref('int_identifiers_assessed') }}
+),
+
+{% if is_incremental() %}
+records_to_resolve as (
+    select record_id
+    from observations
+    where changed_at > {{ changed_watermark() }}
+    union
+    select observations.record_id
+    from observations
+    semi join (
+        select identifier_key from resolved where changed_at > {{ changed_watermark() }}
+        union all
+        select identifier_key from assessed where linking_changed_at > {{ changed_watermark() }}
+    ) as moved using (identifier_key)
+),
+
+observations_to_resolve as (
+    select * from observations semi join records_to_resolve using (record_id)
+),
+{% else %}
+observations_to_resolve as (
+    select * from observations
+),
+{% endif %}
+
+records as (
     select
         observations.record_id,
         min(observations.record_source) as record_source,
         min(resolved.customer_id) as customer_id,
         count(distinct resolved.customer_id) as customer_count
-    from observations
+    from observations_to_resolve as observations
     inner join resolved
         on observations.identifier_key = resolved.identifier_key
     group by observations.record_id
+),
+
+final as (
+    select
+        *,
+        {{ build_stamp() }} as changed_at
+    from records
+    {%- if is_incremental() %}
+    union all by name
+    select record_id, {{ build_stamp() }} as changed_at
+    from records_to_resolve
+    anti join records using (record_id)
+    {%- endif %}
 )
 
 select * from final
