@@ -27,6 +27,7 @@ INCREMENTAL_MODELS = {
     "stg_pos__receipt_lines", "stg_shop__orders", "stg_shop__order_items",
     "int_web_events_resolved", "int_esp_activity_resolved",
     "int_identifiers_observed", "int_identifiers_assessed", "int_identity_edges", "int_identifiers_clustered",
+    "int_identifiers_resolved", "int_records_resolved", "int_orders_unified", "int_order_lines_unified",
 }
 
 
@@ -110,23 +111,6 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     """
     paths = data_paths(two_nights.root)
     last_dump = max(p.name for p in paths.landing.iterdir())
-    orders_file = sorted((paths.landing / last_dump / "shop").glob("orders_*.csv"))[-1]
-    header, *lines = orders_file.read_text(encoding="utf-8").split("\n")
-    columns = header.split(",")
-    rows = [line.split(",") for line in lines if line]
-    column = {name: columns.index(name) for name in ("order_id", "user_id", "email", "phone", "total_amount")}
-
-    corrected = rows[0]
-    corrected[column["total_amount"]] = "12345.67"
-    order_id = corrected[column["order_id"]]
-    moved = next(row for row in rows[1:] if row[column["user_id"]] and row[column["email"]])
-    moved[column["email"]] = "new.address.after.correction@example.org"
-    guest = next(
-        row for row in rows[1:]
-        if not row[column["user_id"]] and row[column["email"]] and row is not moved and row is not corrected
-    )
-    guest[column["email"]] = guest[column["phone"]] = ""
-    guest_record = f"shop_order:{guest[column['order_id']]}"
     with warehouse_connection(two_nights.root) as con:
         shared_phone = con.execute("""
             select identifier_value
@@ -138,13 +122,7 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             order by identifier_key
             limit 1
         """).fetchone()[0]
-    other_accounts = {}
-    for row in rows[1:]:
-        if row[column["user_id"]] and row is not moved and row is not guest:
-            other_accounts.setdefault(row[column["user_id"]], row)
-    for row in list(other_accounts.values())[:4]:
-        row[column["phone"]] = shared_phone
-    orders_file.write_text("\n".join([header, *(",".join(row) for row in rows), ""]), encoding="utf-8")
+    order_id, guest_record = _correct_last_orders_file(paths.landing / last_dump, shared_phone)
     with warehouse_connection(two_nights.root) as con:
         assert con.execute(
             "select count(*) from int_identifiers_observed where record_id = ?", [guest_record]).fetchone()[0] > 0
@@ -172,3 +150,32 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     assert guest_observations == 0
     assert phone_links == (False,)
     assert new_email == (1,)
+
+
+def _correct_last_orders_file(dump_dir, shared_phone: str) -> tuple[str, str]:
+    """Edit the dump's last shop orders file as the shop would re-send it; return (corrected order, guest record).
+
+    The first order's amount changes; the next registered order gets a new email; a guest order loses its email
+    and phone; four orders of other accounts get `shared_phone`.
+    """
+    orders_file = sorted((dump_dir / "shop").glob("orders_*.csv"))[-1]
+    header, *lines = orders_file.read_text(encoding="utf-8").split("\n")
+    columns = header.split(",")
+    rows = [line.split(",") for line in lines if line]
+    column = {name: columns.index(name) for name in ("order_id", "user_id", "email", "phone", "total_amount")}
+
+    corrected, *others = rows
+    corrected[column["total_amount"]] = "12345.67"
+    moved = next(row for row in others if row[column["user_id"]] and row[column["email"]])
+    moved[column["email"]] = "new.address.after.correction@example.org"
+    guest = next(row for row in others if not row[column["user_id"]] and row[column["email"]])
+    guest[column["email"]] = guest[column["phone"]] = ""
+    other_accounts: dict[str, list[str]] = {}
+    for row in others:
+        if row[column["user_id"]] and row is not moved:
+            other_accounts.setdefault(row[column["user_id"]], row)
+    for row in list(other_accounts.values())[:4]:
+        row[column["phone"]] = shared_phone
+
+    orders_file.write_text("\n".join([header, *(",".join(row) for row in rows), ""]), encoding="utf-8")
+    return corrected[column["order_id"]], f"shop_order:{guest[column['order_id']]}"

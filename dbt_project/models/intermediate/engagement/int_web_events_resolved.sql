@@ -60,8 +60,9 @@ moved_identifiers as (
 stored_events_to_check as (
     select event_id, device_id, shop_user_id, customer_id, resolved_by
     from {{ this }}
-    where cast(shop_user_id as varchar) in (
-            select identifier_value from moved_identifiers where identifier_type = 'shop_user'
+    -- Shop user ids are compared as numbers: casting the few moved ids is cheaper than casting every event's.
+    where shop_user_id in (
+            select try_cast(identifier_value as bigint) from moved_identifiers where identifier_type = 'shop_user'
         )
         or device_id in (select identifier_value from moved_identifiers where identifier_type = 'web_device')
 ),

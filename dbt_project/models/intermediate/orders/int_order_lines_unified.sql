@@ -1,17 +1,15 @@
 -- Order lines in the grain of int_orders_unified: shop items for web orders (their ERP mirror's lines are
 -- the same goods), ERP lines for phone and store orders, till lines for receipts.
 --
--- Incremental: a night writes the lines staged since the last build, and every line of an order that is new
--- here or whose order-level columns (customer, status, type, channel, time) changed tonight; lines whose order
--- no longer exists (an ERP document that turned out to mirror a web order) are deleted after the insert.
+-- Incremental: a night writes the lines staged since the last build, and every line of an order that
+-- int_orders_unified rebuilt since then (changed_at: its customer, status, type, channel or time may have
+-- changed); lines whose order no longer exists (an ERP document that turned out to mirror a web order) are
+-- deleted after the insert.
 {{ config(
     materialized='incremental',
     unique_key='order_line_id',
     post_hook="{{ delete_rows_no_longer_in('order_id', 'select order_id from ' ~ ref('int_orders_unified')) }}",
 ) }}
-
-{%- set order_columns = ['customer_id', 'order_type', 'order_status', 'sales_channel', 'channel_group',
-                         'ordered_at', 'ordered_date'] %}
 
 with
 
@@ -65,27 +63,11 @@ unioned as (
 
 {%- if is_incremental() %}
 
-stored_orders as (
-    select distinct order_id, {{ order_columns | join(', ') }}
-    from {{ this }}
-),
-
-orders_changed as (
-    select orders.order_id
-    from orders
-    left join stored_orders
-        on orders.order_id = stored_orders.order_id
-    where stored_orders.order_id is null
-    {%- for column in order_columns %}
-        or orders.{{ column }} is distinct from stored_orders.{{ column }}
-    {%- endfor %}
-),
-
 lines_to_write as (
     select *
     from unioned
     where loaded_at > {{ loaded_watermark() }}
-        or order_id in (select order_id from orders_changed)
+        or order_id in (select order_id from orders where changed_at > {{ changed_watermark() }})
 ),
 {%- else %}
 
@@ -110,7 +92,8 @@ final as (
         orders.channel_group,
         orders.ordered_at,
         orders.ordered_date,
-        lines_to_write.loaded_at
+        lines_to_write.loaded_at,
+        {{ build_stamp() }} as changed_at
     from lines_to_write
     inner join orders
         on lines_to_write.order_id = orders.order_id

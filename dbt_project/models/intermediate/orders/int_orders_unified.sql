@@ -4,6 +4,19 @@
 -- across stores and restart every January. A web order exists twice (the shop and its ERP mirror, which
 -- quotes the shop's order number): the shop's row is kept and the ERP document is attached to it, so it is
 -- counted once. Phone and in-store orders exist only in the ERP and are kept from there.
+--
+-- Incremental: a night rebuilds the orders whose source row was loaded since the last build, every order
+-- sharing a shop order number with one of them (a web order and its ERP mirror or return decide each other's
+-- rows), and the orders whose record's customer may have changed (int_records_resolved.changed_at, and the
+-- records of identifiers that started or stopped linking). An ERP document that turns out to mirror a web
+-- order leaves a tombstone (source_system null) that removes its stored row. changed_at tells
+-- int_order_lines_unified which orders were rebuilt.
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    post_hook="{{ delete_tombstones('source_system') }}",
+) }}
+
 with
 
 shop_orders as (
@@ -22,12 +35,95 @@ records as (
     select * from {{ ref('int_records_resolved') }}
 ),
 
+observations as (
+    select * from {{ ref('int_identifiers_observed') }}
+),
+
+assessed as (
+    select * from {{ ref('int_identifiers_assessed') }}
+),
+
+{% if is_incremental() %}
+records_moved as (
+    select record_id from records where changed_at > {{ changed_watermark() }}
+    union
+    select observations.record_id
+    from observations
+    semi join (
+        select identifier_key from assessed where linking_changed_at > {{ changed_watermark() }}
+    ) as relinked using (identifier_key)
+),
+
+shop_order_numbers_touched as (
+    select shop_order_number
+    from shop_orders
+    where loaded_at > {{ loaded_watermark() }}
+    union
+    select shop_order_number
+    from erp_documents
+    where shop_order_number is not null
+        and (
+            loaded_at > {{ loaded_watermark() }}
+            or 'erp_document:' || erp_document_number in (select record_id from records_moved)
+        )
+),
+
+shop_orders_to_build as (
+    select *
+    from shop_orders
+    where shop_order_number in (select shop_order_number from shop_order_numbers_touched)
+        or 'shop_order:' || cast(shop_order_id as varchar) in (select record_id from records_moved)
+),
+
+erp_documents_to_build as (
+    select *
+    from erp_documents
+    where loaded_at > {{ loaded_watermark() }}
+        or shop_order_number in (select shop_order_number from shop_order_numbers_touched)
+        or 'erp_document:' || erp_document_number in (select record_id from records_moved)
+),
+
+pos_receipts_to_build as (
+    select *
+    from pos_receipts
+    where loaded_at > {{ loaded_watermark() }}
+        or 'pos_receipt:' || receipt_id in (select record_id from records_moved)
+),
+
+-- The mirrors and returns of the shop order numbers above, looked up among all documents and orders.
+erp_documents_of_numbers as (
+    select *
+    from erp_documents
+    where shop_order_number in (
+        select shop_order_number from shop_orders_to_build
+        union
+        select shop_order_number from erp_documents_to_build
+    )
+),
+{% else %}
+shop_orders_to_build as (
+    select * from shop_orders
+),
+
+erp_documents_to_build as (
+    select * from erp_documents
+),
+
+pos_receipts_to_build as (
+    select * from pos_receipts
+),
+
+erp_documents_of_numbers as (
+    select * from erp_documents
+),
+{% endif %}
+
 erp_mirrors as (
     -- ERP web documents that mirror a shop order. If the ERP mirrored one order twice, the first wins.
     select
         erp_documents.shop_order_number,
         min(erp_documents.erp_document_number) as erp_document_number
-    from erp_documents
+    from erp_documents_of_numbers as erp_documents
     inner join shop_orders
         on erp_documents.shop_order_number = shop_orders.shop_order_number
     where erp_documents.sales_channel = 'web'
@@ -39,6 +135,7 @@ returned_shop_orders as (
     select distinct shop_order_number
     from shop_orders
     where is_returned
+        and shop_order_number in (select shop_order_number from erp_documents_to_build)
 ),
 
 from_shop as (
@@ -59,8 +156,9 @@ from_shop as (
         shop_orders.currency,
         shop_orders.total_amount as order_amount,
         false as is_netted_in_shop,
-        shop_orders.ordered_at
-    from shop_orders
+        shop_orders.ordered_at,
+        shop_orders.loaded_at
+    from shop_orders_to_build as shop_orders
     left join erp_mirrors
         on shop_orders.shop_order_number = erp_mirrors.shop_order_number
 ),
@@ -81,8 +179,9 @@ from_erp as (
         -- The ERP's return of a web order the shop already shows as returned: the shop order nets to zero,
         -- so subtracting this document too would count the return twice.
         erp_documents.operation = 'return' and returned_shop_orders.shop_order_number is not null as is_netted_in_shop,
-        erp_documents.document_at as ordered_at
-    from erp_documents
+        erp_documents.document_at as ordered_at,
+        erp_documents.loaded_at
+    from erp_documents_to_build as erp_documents
     left join erp_mirrors
         on erp_documents.erp_document_number = erp_mirrors.erp_document_number
     left join returned_shop_orders
@@ -104,8 +203,9 @@ from_pos as (
         'RUB' as currency,
         pos_receipts.total_amount as order_amount,
         false as is_netted_in_shop,
-        pos_receipts.sold_at as ordered_at
-    from pos_receipts
+        pos_receipts.sold_at as ordered_at,
+        pos_receipts.loaded_at
+    from pos_receipts_to_build as pos_receipts
 ),
 
 unioned as (
@@ -153,8 +253,17 @@ final as (
         end as net_amount,
         order_type = 'sale' and order_status = 'completed' as is_purchase,
         ordered_at,
-        cast(ordered_at as date) as ordered_date
+        cast(ordered_at as date) as ordered_date,
+        loaded_at,
+        {{ build_stamp() }} as changed_at
     from with_customers
 )
 
 select * from final
+{%- if is_incremental() %}
+union all by name
+-- Tombstones: documents rebuilt tonight that mirror a web order, so they are not orders of their own.
+select 'erp-' || erp_document_number as order_id, loaded_at, {{ build_stamp() }} as changed_at
+from erp_documents_to_build
+where erp_document_number in (select erp_document_number from erp_mirrors)
+{%- endif %}
