@@ -8,10 +8,11 @@ log, which records history by design.
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import duckdb
 import pytest
-
-import shutil
 
 from orchestration.settings import data_paths
 from tests.conftest import materialize_ingest, materialize_warehouse, warehouse_connection
@@ -103,9 +104,11 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     """The shop re-sends the last dump with corrections; the dump date is ingested again.
 
     One order's amount is corrected, another order's email is replaced by a new one, a guest order loses its
-    email and phone (its record no longer names anyone), and a customer's phone, known from earlier dumps, is
+    email and phone (its record no longer names anyone), a customer's phone, known from earlier dumps, is
     typed on four other accounts' orders (it becomes shared and stops linking, also in the records of the
-    earlier dumps that nothing re-delivers). The re-sent rows have the same dump date, file and
+    earlier dumps that nothing re-delivers), a web order with an ERP mirror gets another order number (the
+    mirror becomes an order of its own), and the login events of a device's only account lose the account
+    (the device leaves the identity graph, and its events their customer). The re-sent rows have the same dump date, file and
     line numbers as the stored ones: only the later load decides. The next night must give what a full build of
     the lake gives: identity resolution must drop the identifiers the records no longer carry.
     """
@@ -122,7 +125,37 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             order by identifier_key
             limit 1
         """).fetchone()[0]
-    order_id, guest_record = _correct_last_orders_file(paths.landing / last_dump, shared_phone)
+        mirrored_orders = {key for (key,) in con.execute(
+            "select source_order_key from int_orders_unified "
+            "where source_system = 'shop' and mirrored_erp_document_number is not null"
+        ).fetchall()}
+        device, account = con.execute("""
+            select device_id, shop_user_id
+            from stg_web__events
+            where shop_user_id is not null
+                and device_id in (
+                    select device_id from stg_web__events where shop_user_id is not null
+                    group by device_id having count(distinct shop_user_id) = 1
+                )
+            group by device_id, shop_user_id
+            having min(loaded_at) = (select max(loaded_at) from stg_web__events)
+            order by device_id
+            limit 1
+        """).fetchone()
+        earlier = "identifier_key in (select identifier_key from int_identifiers_observed " \
+            "where loaded_at < (select max(loaded_at) from int_identifiers_observed))"
+        email, merged_from = con.execute(
+            f"select identifier_value, customer_id from int_identifiers_resolved "
+            f"where identifier_type = 'email' and {earlier} order by identifier_key limit 1"
+        ).fetchone()
+        phone = con.execute(
+            f"select identifier_value from int_identifiers_resolved where identifier_type = 'phone' "
+            f"and customer_id <> ? and identifier_value <> ? and {earlier} order by identifier_key limit 1",
+            [merged_from, shared_phone],
+        ).fetchone()[0]
+    order_id, guest_record = _correct_last_orders_file(
+        paths.landing / last_dump, shared_phone, mirrored_orders, merging=(email, phone))
+    _forget_the_login(paths.landing / last_dump, device, account)
     with warehouse_connection(two_nights.root) as con:
         assert con.execute(
             "select count(*) from int_identifiers_observed where record_id = ?", [guest_record]).fetchone()[0] > 0
@@ -143,26 +176,40 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
         new_email = con.execute(
             "select record_count from int_identifiers_assessed where identifier_key = ?",
             ["email:new.address.after.correction@example.org"]).fetchone()
+        device_left = con.execute(
+            "select count(*) = 0 from int_identifiers_assessed where identifier_key = ?", [f"web_device:{device}"]
+        ).fetchone()[0]
         phone_links = con.execute(
             "select is_linking from int_identifiers_assessed where identifier_key = ?", [f"phone:{shared_phone}"]
         ).fetchone()
+        merged = con.execute(
+            "select count(distinct customer_id) from int_identifiers_resolved where identifier_key in (?, ?)",
+            [f"email:{email}", f"phone:{phone}"],
+        ).fetchone()[0]
     assert float(amount) == 12345.67
     assert guest_observations == 0
     assert phone_links == (False,)
+    assert device_left
+    assert merged == 1
     assert new_email == (1,)
 
 
-def _correct_last_orders_file(dump_dir, shared_phone: str) -> tuple[str, str]:
+def _correct_last_orders_file(
+    dump_dir, shared_phone: str, mirrored_orders: set[str], merging: tuple[str, str],
+) -> tuple[str, str]:
     """Edit the dump's last shop orders file as the shop would re-send it; return (corrected order, guest record).
 
     The first order's amount changes; the next registered order gets a new email; a guest order loses its email
-    and phone; four orders of other accounts get `shared_phone`.
+    and phone; four orders of other accounts get `shared_phone`; one order with an ERP mirror is renumbered;
+    another guest order gets the email and phone of `merging`, two people known from earlier dumps.
     """
     orders_file = sorted((dump_dir / "shop").glob("orders_*.csv"))[-1]
     header, *lines = orders_file.read_text(encoding="utf-8").split("\n")
     columns = header.split(",")
     rows = [line.split(",") for line in lines if line]
-    column = {name: columns.index(name) for name in ("order_id", "user_id", "email", "phone", "total_amount")}
+    column = {
+        name: columns.index(name) for name in ("order_id", "order_number", "user_id", "email", "phone", "total_amount")
+    }
 
     corrected, *others = rows
     corrected[column["total_amount"]] = "12345.67"
@@ -170,12 +217,33 @@ def _correct_last_orders_file(dump_dir, shared_phone: str) -> tuple[str, str]:
     moved[column["email"]] = "new.address.after.correction@example.org"
     guest = next(row for row in others if not row[column["user_id"]] and row[column["email"]])
     guest[column["email"]] = guest[column["phone"]] = ""
+    merger = next(row for row in others if not row[column["user_id"]] and row is not guest)
+    merger[column["email"]], merger[column["phone"]] = merging
     other_accounts: dict[str, list[str]] = {}
     for row in others:
         if row[column["user_id"]] and row is not moved:
             other_accounts.setdefault(row[column["user_id"]], row)
     for row in list(other_accounts.values())[:4]:
         row[column["phone"]] = shared_phone
+    renumbered = next(row for row in others if row[column["order_id"]] in mirrored_orders)
+    renumbered[column["order_number"]] = f"W-RENUMBERED-{renumbered[column['order_id']]}"
 
     orders_file.write_text("\n".join([header, *(",".join(row) for row in rows), ""]), encoding="utf-8")
     return corrected[column["order_id"]], f"shop_order:{guest[column['order_id']]}"
+
+
+def _forget_the_login(dump_dir, device: str, account: int) -> None:
+    """The tracker re-sends the dump's events with the account removed from one device's login events.
+
+    Only those lines are rewritten; every other line (the sample's malformed ones too) is re-sent as it was.
+    """
+    for events_file in sorted((dump_dir / "web").glob("events_*.jsonl")):
+        lines = events_file.read_text(encoding="utf-8").split("\n")
+        for number, line in enumerate(lines):
+            if f'"{device}"' not in line:
+                continue
+            event = json.loads(line)
+            if event.get("device_id") == device and event.get("user_id") == account:
+                del event["user_id"]
+                lines[number] = json.dumps(event, ensure_ascii=False)
+        events_file.write_text("\n".join(lines), encoding="utf-8")

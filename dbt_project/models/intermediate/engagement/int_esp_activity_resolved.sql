@@ -3,7 +3,8 @@
 -- does not link (a placeholder, a shared address); suppression still applies to the address itself.
 --
 -- Incremental, like int_web_events_resolved: the activity staged since the last build, plus the rows already
--- here whose address changed customer since then (identities merged, split, blocked or newly linked).
+-- here whose address changed customer since then (identities merged, split, blocked or newly linked) or left
+-- the identity graph.
 {{ config(
     materialized='incremental',
     unique_key=['message_id', 'event_type'],
@@ -46,12 +47,26 @@ moved_identifiers as (
     {{ identifiers_moved_since_last_build('identifiers_resolved', 'identifiers_assessed') }}
 ),
 
-stored_activity_changed as (
-    select stored.message_id, stored.event_type
+stored_activity_to_check as (
+    select stored.*
     from {{ this }} as stored
     semi join moved_identifiers
         on stored.address_type = moved_identifiers.identifier_type
         and stored.address = moved_identifiers.identifier_value
+    union all
+    -- The address left the identity graph (the last record carrying it was re-sent without it): it is in
+    -- no list of moves, as it no longer exists.
+    select stored.*
+    from {{ this }} as stored
+    anti join identifiers_resolved
+        on stored.address_type = identifiers_resolved.identifier_type
+        and stored.address = identifiers_resolved.identifier_value
+    where stored.customer_id is not null
+),
+
+stored_activity_changed as (
+    select stored.message_id, stored.event_type
+    from stored_activity_to_check as stored
     left join identifiers_resolved
         on stored.address_type = identifiers_resolved.identifier_type
         and stored.address = identifiers_resolved.identifier_value
@@ -84,7 +99,7 @@ final as (
         activity.occurred_at,
         cast(activity.occurred_at as date) as occurred_date,
         activity.loaded_at,
-        {{ build_stamp() }} as changed_at,
+        {{ build_stamp() }} as changed_at
     from activity
     -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'): the same match.
     left join identifiers_resolved

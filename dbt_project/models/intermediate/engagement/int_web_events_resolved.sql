@@ -6,8 +6,9 @@
 --
 -- Incremental: a night resolves the events staged since the table was last built, and re-checks the events
 -- already here whose login or device changed customer since then (identities merged, split, blocked or newly
--- linked: identifiers_moved_since_last_build), rewriting only those whose person changed. The check reads two
--- narrow columns of the stored events; rewriting them all is what a full rebuild would cost.
+-- linked: identifiers_moved_since_last_build) or left the identity graph, rewriting only those whose person
+-- changed. The check reads narrow columns of the stored events; rewriting them all is what a full rebuild
+-- would cost.
 {{ config(
     materialized='incremental',
     unique_key='event_id',
@@ -65,6 +66,12 @@ stored_events_to_check as (
             select try_cast(identifier_value as bigint) from moved_identifiers where identifier_type = 'shop_user'
         )
         or device_id in (select identifier_value from moved_identifiers where identifier_type = 'web_device')
+        -- The identifier that resolved the event left the graph (the last record carrying it was re-sent
+        -- without it): it is in no list of moves, as it no longer exists.
+        or (resolved_by = 'shop_user' and shop_user_id not in (
+            select try_cast(identifier_value as bigint) from shop_users where try_cast(identifier_value as bigint) is not null
+        ))
+        or (resolved_by = 'web_device' and device_id not in (select identifier_value from devices))
 ),
 
 stored_events_changed as (
@@ -106,7 +113,7 @@ final as (
         events.occurred_at,
         cast(events.occurred_at as date) as occurred_date,
         events.loaded_at,
-        {{ build_stamp() }} as changed_at,
+        {{ build_stamp() }} as changed_at
     from events
     left join shop_users
         on cast(events.shop_user_id as varchar) = shop_users.identifier_value

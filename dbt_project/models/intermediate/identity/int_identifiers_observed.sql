@@ -2,10 +2,13 @@
 -- A record ties its identifiers together: that co-occurrence is the only evidence identity resolution uses.
 --
 -- Incremental: a record's identifiers depend only on that record's staged row (an ERP document's on its
--- aggregated lines, a web login's on the events of its device and account), so a night re-derives only the
--- records whose staged rows were loaded since the last build. A re-delivered record that lost every identifier
--- leaves a tombstone row (identifier_key null) that removes its stored rows and is deleted after the insert.
--- changed_at tells int_identifiers_assessed and int_identity_edges which records were re-derived.
+-- aggregated lines), so a night re-derives the shop orders, ERP documents and till receipts whose staged row
+-- was loaded since the last build (their staging tables never fall back to an older row). Shop accounts and
+-- loyalty members (staged in full, the latest update wins, so a re-sent dump can bring back an older row) and
+-- web logins (a corrected login event can end a device-account pair or move its first login) are derived in
+-- full and compared with the stored rows; only the records that differ are written. A record that no longer
+-- exists or lost every identifier leaves a tombstone row (identifier_key null) that removes its stored rows
+-- and is deleted after the insert. changed_at tells the next models which records were re-derived.
 {{ config(
     materialized='incremental',
     unique_key='record_id',
@@ -16,7 +19,6 @@ with
 
 shop_customers as (
     select * from {{ ref('stg_shop__customers') }}
-    {{- only_new_deliveries('loaded_at') }}
 ),
 
 shop_orders as (
@@ -37,7 +39,6 @@ pos_receipts as (
 
 loyalty_members as (
     select * from {{ ref('stg_loyalty__members') }}
-    {{- only_new_deliveries('loaded_at') }}
 ),
 
 login_events as (
@@ -47,19 +48,13 @@ login_events as (
 ),
 
 web_logins as (
-    -- A device becomes a person's only by logging in: the (device, user) pair is the record. A pair with a new
-    -- login tonight is re-derived from all its logins.
+    -- A device becomes a person's only by logging in: the (device, user) pair is the record.
     select
         device_id,
         shop_user_id,
         min(occurred_at) as first_login_at,
         max(loaded_at) as loaded_at
     from login_events
-    {%- if is_incremental() %}
-    semi join (
-        select device_id, shop_user_id from login_events {{ only_new_deliveries('loaded_at') }}
-    ) as new_logins using (device_id, shop_user_id)
-    {%- endif %}
     group by device_id, shop_user_id
 ),
 
@@ -104,19 +99,48 @@ observations as (
 ),
 
 {% if is_incremental() %}
+{%- set compared_sources = "('shop_customer', 'loyalty_member', 'web_login')" %}
+{%- set compared_columns = "record_id, record_source, identifier_type, identifier_value, observed_at, loaded_at" %}
+stored_compared as (
+    select {{ compared_columns }} from {{ this }} where record_source in {{ compared_sources }}
+),
+
+derived_compared as (
+    select {{ compared_columns }} from observations where record_source in {{ compared_sources }}
+),
+
+compared_records_changed as (
+    select record_id from (select * from derived_compared except select * from stored_compared) as added
+    union
+    select record_id from (select * from stored_compared except select * from derived_compared) as removed
+),
+
+observations_to_write as (
+    select * from observations where record_source not in {{ compared_sources }}
+    union all
+    select * from observations
+    where record_source in {{ compared_sources }}
+        and record_id in (select record_id from compared_records_changed)
+),
+
 tombstones as (
-    -- Re-delivered records that can carry no identifier at all (shop accounts, loyalty members and web logins
-    -- always carry one).
-    select record_id, max(loaded_at) as loaded_at
+    -- Records re-derived tonight that carry no identifier any more, or no longer exist.
+    select record_id
     from (
-        select 'shop_order:' || shop_order_id as record_id, loaded_at from shop_orders
+        select 'shop_order:' || shop_order_id as record_id from shop_orders
         union all
-        select 'erp_document:' || erp_document_number, loaded_at from erp_documents
+        select 'erp_document:' || erp_document_number from erp_documents
         union all
-        select 'pos_receipt:' || receipt_id, loaded_at from pos_receipts
-    ) as delivered
-    anti join observations using (record_id)
+        select 'pos_receipt:' || receipt_id from pos_receipts
+        union all
+        select record_id from compared_records_changed
+    ) as rederived
+    anti join observations_to_write using (record_id)
     group by record_id
+),
+{% else %}
+observations_to_write as (
+    select * from observations
 ),
 {% endif %}
 
@@ -130,7 +154,7 @@ final as (
         observed_at,
         loaded_at,
         {{ build_stamp() }} as changed_at
-    from observations
+    from observations_to_write
     {%- if is_incremental() %}
     union all
     select
@@ -140,7 +164,7 @@ final as (
         null as identifier_value,
         null as identifier_key,
         null as observed_at,
-        loaded_at,
+        null as loaded_at,
         {{ build_stamp() }} as changed_at
     from tombstones
     {%- endif %}

@@ -54,18 +54,28 @@ records_moved as (
     ) as relinked using (identifier_key)
 ),
 
-shop_order_numbers_touched as (
-    select shop_order_number
-    from shop_orders
-    where loaded_at > {{ loaded_watermark() }}
-    union
-    select shop_order_number
+erp_documents_rederived as (
+    select erp_document_number, shop_order_number
     from erp_documents
-    where shop_order_number is not null
-        and (
-            loaded_at > {{ loaded_watermark() }}
-            or 'erp_document:' || erp_document_number in (select record_id from records_moved)
+    where loaded_at > {{ loaded_watermark() }}
+        or 'erp_document:' || erp_document_number in (select record_id from records_moved)
+),
+
+shop_order_numbers_touched as (
+    -- Tonight's numbers, and the numbers the rebuilt orders had before: a re-sent order or document may
+    -- carry another number than the one that tied it to its mirror or return.
+    select shop_order_number from shop_orders where loaded_at > {{ loaded_watermark() }}
+    union
+    select shop_order_number from erp_documents_rederived
+    union
+    select stored.shop_order_number
+    from {{ this }} as stored
+    where stored.order_id in (
+            select 'shop-' || cast(shop_order_id as varchar) from shop_orders where loaded_at > {{ loaded_watermark() }}
+            union all
+            select 'erp-' || erp_document_number from erp_documents_rederived
         )
+        or stored.mirrored_erp_document_number in (select erp_document_number from erp_documents_rederived)
 ),
 
 shop_orders_to_build as (
@@ -143,6 +153,7 @@ from_shop as (
         'shop-' || cast(shop_orders.shop_order_id as varchar) as order_id,
         'shop' as source_system,
         cast(shop_orders.shop_order_id as varchar) as source_order_key,
+        shop_orders.shop_order_number,
         'shop_order:' || cast(shop_orders.shop_order_id as varchar) as record_id,
         erp_mirrors.erp_document_number as mirrored_erp_document_number,
         'web' as sales_channel,
@@ -168,6 +179,7 @@ from_erp as (
         'erp-' || erp_documents.erp_document_number as order_id,
         'erp' as source_system,
         erp_documents.erp_document_number as source_order_key,
+        erp_documents.shop_order_number,
         'erp_document:' || erp_documents.erp_document_number as record_id,
         cast(null as varchar) as mirrored_erp_document_number,
         erp_documents.sales_channel,
@@ -194,6 +206,7 @@ from_pos as (
         'pos-' || pos_receipts.receipt_id as order_id,
         'pos' as source_system,
         pos_receipts.receipt_id as source_order_key,
+        cast(null as varchar) as shop_order_number,
         'pos_receipt:' || pos_receipts.receipt_id as record_id,
         cast(null as varchar) as mirrored_erp_document_number,
         'till' as sales_channel,
@@ -235,6 +248,7 @@ final as (
         customer_id,
         source_system,
         source_order_key,
+        shop_order_number,
         mirrored_erp_document_number,
         sales_channel,
         case when sales_channel in ('web', 'phone') then 'online' else 'offline' end as channel_group,
