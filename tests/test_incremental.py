@@ -144,14 +144,19 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
         """).fetchone()
         earlier = "identifier_key in (select identifier_key from int_identifiers_observed " \
             "where loaded_at < (select max(loaded_at) from int_identifiers_observed))"
-        email, merged_from = con.execute(
+        # The oldest customer's email, and the phone of a younger customer with web events and messages: the
+        # younger one merges into the older, so their stored events and messages must move too.
+        email, merged_into = con.execute(
             f"select identifier_value, customer_id from int_identifiers_resolved "
-            f"where identifier_type = 'email' and {earlier} order by identifier_key limit 1"
+            f"where identifier_type = 'email' and {earlier} order by first_seen_at, identifier_key limit 1"
         ).fetchone()
         phone = con.execute(
             f"select identifier_value from int_identifiers_resolved where identifier_type = 'phone' "
-            f"and customer_id <> ? and identifier_value <> ? and {earlier} order by identifier_key limit 1",
-            [merged_from, shared_phone],
+            f"and customer_id <> ? and identifier_value <> ? and {earlier} "
+            f"and customer_id in (select customer_id from int_web_events_resolved) "
+            f"and customer_id in (select customer_id from int_esp_activity_resolved) "
+            f"order by identifier_key limit 1",
+            [merged_into, shared_phone],
         ).fetchone()[0]
     order_id, guest_record = _correct_last_orders_file(
         paths.landing / last_dump, shared_phone, mirrored_orders, merging=(email, phone))

@@ -80,11 +80,12 @@
 {%- endmacro %}
 
 {#-
-    Change propagation between incremental models that are not read from the lake (identity resolution).
-    Every row such a model writes carries `changed_at`, the start of the dbt invocation that wrote it. A
-    downstream model's watermark is the newest `changed_at` it holds, so the upstream rows stamped later are
-    exactly the ones rewritten since it last ran (one invocation stamps every model alike, and each model runs
-    after its parents).
+    Change propagation between incremental models that are not read from the lake (identity resolution, the
+    unified orders). Every row such a model writes carries `changed_at`, the start of the dbt invocation that
+    wrote it (int_identifiers_resolved keeps it only when the row's customer_id changed). A downstream model's
+    watermark is the newest `changed_at` it holds, so the upstream rows stamped later include every row
+    rewritten since it last ran (one invocation stamps every model alike, and each model runs after its
+    parents); re-reading a row twice changes nothing.
 -#}
 {% macro build_stamp() -%}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
