@@ -114,7 +114,48 @@
     have the customer they were written with.
 -#}
 {% macro identifiers_moved_since_last_build(resolved, assessed) -%}
-    select identifier_type, identifier_value from {{ resolved }} where changed_at > {{ changed_watermark() }}
+    select identifier_key, identifier_type, identifier_value
+    from {{ resolved }}
+    where changed_at > {{ changed_watermark() }}
     union
-    select identifier_type, identifier_value from {{ assessed }} where linking_changed_at > {{ changed_watermark() }}
+    select identifier_key, identifier_type, identifier_value
+    from {{ assessed }}
+    where linking_changed_at > {{ changed_watermark() }}
+{%- endmacro %}
+
+{#-
+    A stamp that moves only when some of `columns` change: the build stamp when the row is new or one of them
+    differs from the stored row, else the stored stamp (`stamp_column`). A full build stamps every row. The
+    stored row is joined as `previous` by `join_previous_row`.
+-#}
+{% macro stamp_when_changed(current, columns, stamp_column) -%}
+    {%- if is_incremental() -%}
+    case
+        when previous.{{ stamp_column }} is null
+        {%- for column in columns %}
+            or previous.{{ column }} is distinct from {{ current }}.{{ column }}
+        {%- endfor %}
+            then {{ build_stamp() }}
+        else previous.{{ stamp_column }}
+    end
+    {%- else -%}
+    {{ build_stamp() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro join_previous_row(current, key) -%}
+    {%- if is_incremental() %}
+    left join {{ this }} as previous
+        on {{ current }}.{{ key }} = previous.{{ key }}
+    {%- endif %}
+{%- endmacro %}
+
+{#-
+    The records that carry one of `identifiers` (a query with an identifier_key column): the records whose
+    links, customer or order change when those identifiers do.
+-#}
+{% macro records_carrying(observations, identifiers) -%}
+    select record_id
+    from {{ observations }}
+    where identifier_key in (select identifier_key from ({{ identifiers }}) as listed)
 {%- endmacro %}

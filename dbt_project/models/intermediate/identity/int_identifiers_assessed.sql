@@ -184,22 +184,9 @@ final as (
         judged.*,
         (select rules_version from rules_version) as rules_version,
         {{ build_stamp() }} as changed_at,
-        {% if is_incremental() -%}
-        case
-            when previous.identifier_key is null
-                or previous.is_linking <> judged.is_linking
-                or previous.priority is distinct from judged.priority
-                then {{ build_stamp() }}
-            else previous.linking_changed_at
-        end
-        {%- else -%}
-        {{ build_stamp() }}
-        {%- endif %} as linking_changed_at
+        {{ stamp_when_changed('judged', ['is_linking', 'priority'], 'linking_changed_at') }} as linking_changed_at
     from judged
-    {%- if is_incremental() %}
-    left join {{ this }} as previous
-        on judged.identifier_key = previous.identifier_key
-    {%- endif %}
+    {{- join_previous_row('judged', 'identifier_key') }}
 )
 
 select * from final

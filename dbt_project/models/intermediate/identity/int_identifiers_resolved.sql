@@ -83,19 +83,9 @@ resolved as (
 final as (
     select
         resolved.*,
-        {% if is_incremental() -%}
-        case
-            when previous.customer_id is distinct from resolved.customer_id then {{ build_stamp() }}
-            else previous.changed_at
-        end
-        {%- else -%}
-        {{ build_stamp() }}
-        {%- endif %} as changed_at
+        {{ stamp_when_changed('resolved', ['customer_id'], 'changed_at') }} as changed_at
     from resolved
-    {%- if is_incremental() %}
-    left join {{ this }} as previous
-        on resolved.identifier_key = previous.identifier_key
-    {%- endif %}
+    {{- join_previous_row('resolved', 'identifier_key') }}
 )
 
 select * from final

@@ -31,11 +31,8 @@ records_to_link as (
     from observations
     where changed_at > {{ changed_watermark() }}
     union
-    select observations.record_id
-    from observations
-    semi join (
-        select identifier_key from assessed where linking_changed_at > {{ changed_watermark() }}
-    ) as relinked using (identifier_key)
+    {{ records_carrying('observations',
+        'select identifier_key from assessed where linking_changed_at > ' ~ changed_watermark()) }}
 ),
 
 observations_to_link as (

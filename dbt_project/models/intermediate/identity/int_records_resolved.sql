@@ -35,13 +35,7 @@ records_to_resolve as (
     from observations
     where changed_at > {{ changed_watermark() }}
     union
-    select observations.record_id
-    from observations
-    semi join (
-        select identifier_key from resolved where changed_at > {{ changed_watermark() }}
-        union all
-        select identifier_key from assessed where linking_changed_at > {{ changed_watermark() }}
-    ) as moved using (identifier_key)
+    {{ records_carrying('observations', identifiers_moved_since_last_build('resolved', 'assessed')) }}
 ),
 
 observations_to_resolve as (

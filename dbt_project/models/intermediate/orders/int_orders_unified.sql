@@ -47,11 +47,8 @@ assessed as (
 records_moved as (
     select record_id from records where changed_at > {{ changed_watermark() }}
     union
-    select observations.record_id
-    from observations
-    semi join (
-        select identifier_key from assessed where linking_changed_at > {{ changed_watermark() }}
-    ) as relinked using (identifier_key)
+    {{ records_carrying('observations',
+        'select identifier_key from assessed where linking_changed_at > ' ~ changed_watermark()) }}
 ),
 
 erp_documents_rederived as (
