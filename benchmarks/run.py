@@ -340,10 +340,11 @@ def _attach_rows(data: Path, stages: dict, night_dumps: list[str] | None = None)
     """
     import duckdb
 
+    from orchestration.ingest.loader import DATA_FILE_GLOB
     from orchestration.settings import data_paths
 
     paths = data_paths(data)
-    files = sorted(paths.raw.glob("*/*/*/data.parquet"))
+    files = sorted(paths.raw.glob(f"*/*/*/{DATA_FILE_GLOB}"))
     if night_dumps is not None:
         files = [f for f in files if f.parent.name.split("=")[-1] in night_dumps]  # dump_date=YYYY-MM-DD
     with duckdb.connect() as con:

@@ -35,7 +35,7 @@ class DataPaths:
 
     @property
     def raw(self) -> Path:
-        """Typed Parquet: lake/raw/<source>/<table>/dump_date=<date>/data.parquet."""
+        """Typed Parquet: lake/raw/<source>/<table>/dump_date=<date>/data-NNNNNN.parquet."""
         return self.lake / "raw"
 
     @property

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from orchestration.ingest.contracts import CATALOG_WEB_FEED, ERP_SALES, LOYALTY_MEMBERS, POS_RECEIPTS, WEB_EVENTS
-from orchestration.ingest.loader import DATA_FILE, LEDGER_FILE, QUARANTINE_FILE, load_partition
+from orchestration.ingest.loader import DATA_FILE_GLOB, LEDGER_FILE, QUARANTINE_FILE, load_partition
 from orchestration.settings import data_paths
 from tests.landing_builder import write_table_file
 
@@ -32,7 +32,7 @@ def quarantine(paths, contract, dump=DUMP):
 
 
 def raw(paths, contract, dump=DUMP):
-    return read_rows(paths.raw_partition(contract.source, contract.table, dump) / DATA_FILE)
+    return read_rows(paths.raw_partition(contract.source, contract.table, dump) / DATA_FILE_GLOB)
 
 
 ERP_GOOD = (
@@ -125,3 +125,27 @@ def test_redelivered_file_is_quarantined_not_loaded_twice(paths):
         "duplicate delivery: identical to 2026-11-19/pos/receipts_20261118.csv")
     ledger = read_rows(paths.ledger_partition("pos", "receipts", DUMP) / LEDGER_FILE, order="source_file")
     assert list(ledger["duplicate_of"].fillna("")) == ["2026-11-19/pos/receipts_20261118.csv", ""]
+
+
+def test_slices_become_ordered_partition_files_with_the_file_checksum(paths, monkeypatch):
+    """A file parsed in several slices lands as one Parquet file per slice, together every line in order;
+    the ledger's checksum, computed beside DuckDB's read of the UTF-8 file, is the file's own."""
+    import hashlib
+
+    from orchestration.ingest import loader
+
+    monkeypatch.setattr(loader, "ROWS_PER_SLICE", 3)
+    rows = [f"S01,1,{n},2026-11-19 10:00:00,sale,,card,{n}.00" for n in range(1, 11)]
+    rows[4] = "S01,1,5,not a time,sale,,card,5.00"
+    landed = write_table_file(paths.landing, DUMP, POS_RECEIPTS, "receipts_20261119.csv", rows)
+    report = load_partition(POS_RECEIPTS, DUMP, paths)
+
+    assert (report.lines_read, report.rows_loaded, report.lines_quarantined) == (10, 9, 1)
+    partition = paths.raw_partition(POS_RECEIPTS.source, POS_RECEIPTS.table, DUMP)
+    assert sorted(p.name for p in partition.iterdir()) == [f"data-{i:06d}.parquet" for i in range(4)]
+    loaded = duckdb.connect().execute(
+        f"select _line_number from read_parquet('{partition}/{DATA_FILE_GLOB}')").fetchall()
+    assert [n for (n,) in loaded] == [2, 3, 4, 5, 7, 8, 9, 10, 11]  # file order, without the quarantined line 6
+    ledger = read_rows(paths.ledger_partition("pos", "receipts", DUMP) / LEDGER_FILE, order="source_file")
+    assert ledger["sha256"].iloc[0] == hashlib.sha256(landed.read_bytes()).hexdigest()
+    assert ledger["size_bytes"].iloc[0] == landed.stat().st_size

@@ -2,12 +2,60 @@
     Keep one row per key: the first by `order_by`. Sources re-deliver rows (late rows, status updates, files
     sent twice, duplicated lines), so every staging model keeps the latest version of each natural key.
     The lineage columns make the order total, so the surviving row never depends on read order.
-    `partition_by` is a column or a list of columns.
+    `partition_by` is a column, a comma-separated string of columns, or a list of columns.
 -#}
 {% macro deduplicate(relation, partition_by, order_by) -%}
+    {{ return(adapter.dispatch('deduplicate', 'retail_cdp')(relation, partition_by, order_by)) }}
+{%- endmacro %}
+
+{% macro default__deduplicate(relation, partition_by, order_by) -%}
     select *
     from {{ relation }}
     qualify row_number() over (partition by {{ key_csv(partition_by) }} order by {{ order_by }}) = 1
+{%- endmacro %}
+
+{#-
+    On DuckDB the window runs only over the keys delivered more than once. A window over every row carries
+    every column through the partitioning sort (63 s for 30M web events at M); nearly every key is delivered
+    once, and those rows pass through an anti join on the repeated keys instead (33 s in all). The same rows
+    survive: a key delivered once is its own first row. Keys are compared with `is not distinct from`, so a
+    null key is one key, as in the window's partitions.
+-#}
+{% macro duckdb__deduplicate(relation, partition_by, order_by) -%}
+    {%- set keys = key_list(partition_by) -%}
+    with repeated_keys as (
+        select {{ keys | join(', ') }}
+        from {{ relation }}
+        group by all
+        having count(*) > 1
+    )
+
+    select delivered_once.*
+    from {{ relation }} as delivered_once
+    anti join repeated_keys
+        on {{ keys_match('delivered_once', 'repeated_keys', keys) }}
+
+    union all by name
+
+    select *
+    from (
+        select delivered_repeatedly.*
+        from {{ relation }} as delivered_repeatedly
+        semi join repeated_keys
+            on {{ keys_match('delivered_repeatedly', 'repeated_keys', keys) }}
+    )
+    qualify row_number() over (partition by {{ keys | join(', ') }} order by {{ order_by }}) = 1
+{%- endmacro %}
+
+{% macro key_list(key) -%}
+    {%- set columns = key.split(',') if key is string else key -%}
+    {{ return(columns | map('trim') | list) }}
+{%- endmacro %}
+
+{% macro keys_match(left, right, keys) -%}
+    {%- for column in keys -%}
+    {{ left }}.{{ column }} is not distinct from {{ right }}.{{ column }}{{ ' and ' if not loop.last }}
+    {%- endfor -%}
 {%- endmacro %}
 
 {#-

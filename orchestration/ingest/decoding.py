@@ -1,14 +1,17 @@
 """Bring every landed file to UTF-8 before DuckDB reads it.
 
 DuckDB's CSV reader knows no cp1251, and 1C exports are cp1251, so those files are transcoded in large
-chunks into a scratch copy. UTF-8 files are read in place after a streaming validity check, so a broken
-file fails with the byte and line where it breaks instead of silently losing characters.
+chunks into a scratch copy. UTF-8 files without a byte-order mark are read in place: DuckDB validates UTF-8
+while it reads, and a thread computes the checksum beside it (`checksum_in_background`). Only when DuckDB
+rejects a file does the Python decoder run over it, to name the byte and line where it breaks
+(`diagnose_utf8`), so a broken file never loses characters silently and a good one is not decoded twice.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +30,73 @@ class DecodedFile:
     ends_with_newline: bool
 
 
+def is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def readable_in_place(landed_path: Path, encoding: str) -> bool:
+    """True when DuckDB can read the landed file as it is: UTF-8 without a byte-order mark."""
+    if not is_utf8(encoding):
+        return False
+    with landed_path.open("rb") as handle:
+        return handle.read(len(UTF8_BOM)) != UTF8_BOM
+
+
+class BackgroundChecksum:
+    """sha256, size and last byte of a file, computed on a thread while DuckDB reads the same file.
+
+    hashlib and file reads release the GIL, so this runs beside DuckDB's own threads.
+    """
+
+    def __init__(self, landed_path: Path):
+        self.landed_path = landed_path
+        self._result: DecodedFile | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"sha256 {landed_path.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            last_byte = b""
+            with self.landed_path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    last_byte = chunk[-1:]
+            self._result = DecodedFile(
+                landed_path=self.landed_path,
+                readable_path=self.landed_path,
+                sha256=digest.hexdigest(),
+                size_bytes=size,
+                ends_with_newline=last_byte == b"\n",
+            )
+        except BaseException as error:  # re-raised in the caller's thread by result()
+            self._error = error
+
+    def result(self) -> DecodedFile:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+def checksum_in_background(landed_path: Path) -> BackgroundChecksum:
+    return BackgroundChecksum(landed_path)
+
+
+def diagnose_utf8(landed_path: Path, scratch_dir: Path) -> None:
+    """Raise UndecodableFileError naming the first invalid byte of a UTF-8 file, if it has one."""
+    decode_to_utf8(landed_path, "utf-8", scratch_dir)
+
+
 def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> DecodedFile:
     """Validate (and if needed transcode) one file, computing its checksum on the same pass."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    needs_copy = encoding.lower().replace("_", "-") not in ("utf-8", "utf8")
+    needs_copy = not is_utf8(encoding)
     size = 0
     newline_count = 0
     last_byte = b""
