@@ -35,7 +35,7 @@ from pathlib import Path
 
 from benchmarks.monitor import RssMonitor
 
-# Measured at M (1M persons, 4 dumps): landing 10.8 KB per person; lake 0.12x, warehouse 1.5x, exports
+# Measured at M (1M persons, 4 dumps): landing 10.8 KB per person; lake 0.19x (snappy), warehouse 1.5x, exports
 # 0.03x the landing size, plus the floor's database while it is built. The estimate errs on the generous side.
 LANDING_BYTES_PER_PERSON = 11_500
 DERIVED_FACTOR = 2.2  # lake + warehouse + floor database + exports, relative to landing
