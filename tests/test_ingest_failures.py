@@ -77,6 +77,19 @@ def test_undecodable_utf8_names_byte_and_line(loaded):
     assert lake_fingerprint(loaded) == before
 
 
+
+@pytest.mark.parametrize("contract, name, newline", [(SHOP_ORDERS, "orders_20261119.csv", "\n"),
+                                                     (ERP_SALES, "sales_20261119.csv", "\r\n")])
+def test_unit_separator_refuses_the_file(tmp_path, contract, name, newline):
+    """Lines are read whole by splitting on 0x1F: a file containing it (and bad bytes after it, which that
+    split would hide) is refused with the line, never loaded with the rest of the line cut off."""
+    paths = data_paths(tmp_path)
+    path = write_table_file(paths.landing, DUMP, contract, name, [], newline=newline)
+    path.write_bytes(path.read_bytes() + b"1001,W-1001\x1f\xff\xfe broken" + newline.encode())
+    with pytest.raises(UndecodableFileError, match=rf"{name}: the control byte 0x1F .* at byte \d+ \(line 2\)"):
+        load_partition(contract, DUMP, paths)
+    assert not paths.raw.exists()
+
 def test_undecodable_cp1251(tmp_path):
     paths = data_paths(tmp_path)
     path = write_table_file(paths.landing, DUMP, ERP_SALES, "sales_20261119.csv", [], newline="\r\n")

@@ -31,7 +31,8 @@ fails when this page and the code disagree. To bring your own dumps, deliver fil
 - Each data line is **loaded** or **quarantined** (`lake/quarantine/...`, with file, line number, reason and the
   raw text). Quarantined: wrong number of fields, an unterminated quote, an empty line, an empty required
   value, a value that does not parse as its type (the reason names the column and value), invalid JSON.
-- Undecodable bytes (not valid in the declared encoding) fail the table with the byte offset and line.
+- Undecodable bytes (not valid in the declared encoding) fail the table with the byte offset and line. So does the
+  control byte 0x1F (unit separator), which no text contains and which the loader uses to read lines whole.
 - Loaded rows keep every source column, typed, plus {", ".join(f"`{c}`" for c in LOAD_METADATA_COLUMNS)}.
 - Types: `decimal` is stored as decimal(18, 4); `boolean` accepts true/false, 1/0, yes/no, да/нет.
 

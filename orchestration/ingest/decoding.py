@@ -19,6 +19,9 @@ from orchestration.ingest.errors import UndecodableFileError
 
 CHUNK_BYTES = 16 * 1024 * 1024
 UTF8_BOM = codecs.BOM_UTF8
+# The loader reads whole lines by splitting them on this control byte, which no text contains; a file that
+# does contain it is refused, since its lines cannot be read whole (the part after it would be dropped).
+UNIT_SEPARATOR = b"\x1f"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class BackgroundChecksum:
         self.landed_path = landed_path
         self._result: DecodedFile | None = None
         self._error: BaseException | None = None
+        self.unit_separator_at: int | None = None  # byte offset of the first 0x1F, if any
         self._thread = threading.Thread(target=self._run, name=f"sha256 {landed_path.name}", daemon=True)
         self._thread.start()
 
@@ -63,6 +67,8 @@ class BackgroundChecksum:
             with self.landed_path.open("rb") as handle:
                 for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
                     digest.update(chunk)
+                    if self.unit_separator_at is None and UNIT_SEPARATOR in chunk:
+                        self.unit_separator_at = size + chunk.index(UNIT_SEPARATOR)
                     size += len(chunk)
                     last_byte = chunk[-1:]
             self._result = DecodedFile(
@@ -75,11 +81,17 @@ class BackgroundChecksum:
         except BaseException as error:  # re-raised in the caller's thread by result()
             self._error = error
 
+    def wait(self) -> None:
+        """Let the thread finish without raising (its outcome is read by result())."""
+        self._thread.join()
+
     def result(self) -> DecodedFile:
         self._thread.join()
         if self._error is not None:
             raise self._error
         assert self._result is not None
+        if self.unit_separator_at is not None:
+            raise unit_separator_error(self.landed_path, self.unit_separator_at)
         return self._result
 
 
@@ -118,6 +130,8 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
                     if has_bom and size == 0:
                         text = text.lstrip("\ufeff")
                     sink.write(text.encode("utf-8"))
+                if UNIT_SEPARATOR in chunk:
+                    raise unit_separator_error(landed_path, size + chunk.index(UNIT_SEPARATOR))
                 size += len(chunk)
                 newline_count += chunk.count(b"\n")
                 last_byte = chunk[-1:]
@@ -151,6 +165,16 @@ def _undecodable(path: Path, encoding: str, byte_offset: int, newlines_before_ch
         f"{path}: not valid {encoding} at byte {byte_offset} (line {line}, bytes {bad}): {error.reason}. "
         f"The contract says this source delivers {encoding}; ask the source to re-export in {encoding}, "
         f"or correct the encoding in orchestration/ingest/contracts.py if the source changed it."
+    )
+
+
+def unit_separator_error(path: Path, byte_offset: int) -> UndecodableFileError:
+    with path.open("rb") as handle:
+        line = handle.read(byte_offset).count(b"\n") + 1
+    return UndecodableFileError(
+        f"{path}: the control byte 0x1F (unit separator) at byte {byte_offset} (line {line}) is not allowed in "
+        f"any source file: no line of the file was loaded. Ask the source to re-export it without control "
+        f"characters."
     )
 
 

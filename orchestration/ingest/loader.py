@@ -196,7 +196,7 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
         )
     except duckdb.InvalidInputException as error:
         if pending is not None:
-            pending.result()
+            pending.result()  # a file with a unit separator is refused first, with its own message
         if "unicode" not in str(error).lower():
             raise
         diagnose_utf8(landed, work_dir)  # raises, naming the byte and line
@@ -204,6 +204,10 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
             f"{landed}: not readable as UTF-8 ({str(error).splitlines()[0]}). Ask the source to re-export it in "
             f"{encoding}, or correct the encoding in orchestration/ingest/contracts.py."
         ) from error
+    finally:
+        if pending is not None:
+            pending.wait()  # never leave the thread reading a file the load is about to delete
+    # The unit separator splits lines into fields DuckDB would drop: such a file is refused (decoding.py).
     return pending.result() if pending is not None else decoded
 
 
