@@ -77,7 +77,6 @@ def test_undecodable_utf8_names_byte_and_line(loaded):
     assert lake_fingerprint(loaded) == before
 
 
-
 @pytest.mark.parametrize("contract, name, newline", [(SHOP_ORDERS, "orders_20261119.csv", "\n"),
                                                      (ERP_SALES, "sales_20261119.csv", "\r\n")])
 def test_unit_separator_refuses_the_file(tmp_path, contract, name, newline):
@@ -89,6 +88,7 @@ def test_unit_separator_refuses_the_file(tmp_path, contract, name, newline):
     with pytest.raises(UndecodableFileError, match=rf"{name}: the control byte 0x1F .* at byte \d+ \(line 2\)"):
         load_partition(contract, DUMP, paths)
     assert not paths.raw.exists()
+
 
 def test_undecodable_cp1251(tmp_path):
     paths = data_paths(tmp_path)

@@ -24,7 +24,7 @@
 {% macro duckdb__deduplicate(relation, partition_by, order_by) -%}
     {%- set keys = key_list(partition_by) -%}
     with repeated_keys as (
-        select {{ keys | join(', ') }}
+        select {{ key_csv(keys) }}
         from {{ relation }}
         group by all
         having count(*) > 1
@@ -44,7 +44,7 @@
         semi join repeated_keys
             on {{ keys_match('delivered_repeatedly', 'repeated_keys', keys) }}
     )
-    qualify row_number() over (partition by {{ keys | join(', ') }} order by {{ order_by }}) = 1
+    qualify row_number() over (partition by {{ key_csv(keys) }} order by {{ order_by }}) = 1
 {%- endmacro %}
 
 {% macro key_list(key) -%}
@@ -76,5 +76,5 @@
 {%- endmacro %}
 
 {% macro key_csv(key) -%}
-    {{ key if key is string else key | join(', ') }}
+    {{ key_list(key) | join(', ') }}
 {%- endmacro %}

@@ -2,7 +2,7 @@
 
 DuckDB's CSV reader knows no cp1251, and 1C exports are cp1251, so those files are transcoded in large
 chunks into a scratch copy. UTF-8 files without a byte-order mark are read in place: DuckDB validates UTF-8
-while it reads, and a thread computes the checksum beside it (`checksum_in_background`). Only when DuckDB
+while it reads, and a thread computes the checksum beside it (`BackgroundChecksum`). Only when DuckDB
 rejects a file does the Python decoder run over it, to name the byte and line where it breaks
 (`diagnose_utf8`), so a broken file never loses characters silently and a good one is not decoded twice.
 """
@@ -93,10 +93,6 @@ class BackgroundChecksum:
         if self.unit_separator_at is not None:
             raise unit_separator_error(self.landed_path, self.unit_separator_at)
         return self._result
-
-
-def checksum_in_background(landed_path: Path) -> BackgroundChecksum:
-    return BackgroundChecksum(landed_path)
 
 
 def diagnose_utf8(landed_path: Path, scratch_dir: Path) -> None:

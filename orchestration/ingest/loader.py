@@ -19,8 +19,8 @@ import duckdb
 
 from orchestration.ingest.contracts import LOAD_METADATA_COLUMNS, TableContract
 from orchestration.ingest.decoding import (
+    BackgroundChecksum,
     DecodedFile,
-    checksum_in_background,
     decode_to_utf8,
     diagnose_utf8,
     file_sha256,
@@ -181,7 +181,7 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
     """
     con.execute("drop table if exists lines")
     if readable_in_place(landed, encoding):
-        pending = checksum_in_background(landed)
+        pending = BackgroundChecksum(landed)
         readable = landed
     else:
         pending = None
@@ -207,7 +207,7 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
     finally:
         if pending is not None:
             pending.wait()  # never leave the thread reading a file the load is about to delete
-    # The unit separator splits lines into fields DuckDB would drop: such a file is refused (decoding.py).
+    # result() also refuses a file holding the unit separator, whose lines DuckDB would have cut (decoding.py).
     return pending.result() if pending is not None else decoded
 
 
