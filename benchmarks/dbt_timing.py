@@ -124,12 +124,19 @@ def stage_seconds(target_dir: Path) -> dict:
         for r in run_results.get("results", [])
         if r["unique_id"].startswith(("model.", "seed."))
     }
+    # Data tests by their own time: what checking each table costs, beside building it.
+    test_seconds = {
+        r["unique_id"].split(".")[2]: round(r.get("execution_time", 0.0), 3)
+        for r in run_results.get("results", [])
+        if r["unique_id"].startswith("test.")
+    }
     return {
         "stages": per_stage,
         "executed_seconds": sum(per_stage.values()),
         "nodes": len(intervals),
         "failures": failures,
         "model_seconds": model_seconds,
+        "test_seconds": test_seconds,
         "elapsed_reported": run_results.get("elapsed_time"),
         # (stage, start, end) of every node: the memory monitor's samples are split by stage with them.
         "intervals": [(stages.get(u, "staging"), start, end) for u, start, end, _ in intervals],

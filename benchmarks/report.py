@@ -88,6 +88,11 @@ def write_markdown(report: dict) -> str:
         f"| incremental / full | {report['incremental_over_full']:.1%} |",
         f"| identifiers resolved (full run) | {full['stages']['identity'].get('identifiers', 0):,} |",
     ]
+    for key, title in (("full", "full run"), ("incremental", "incremental night")):
+        tests = report[key]["dbt"].get("test_seconds", {})
+        if tests:
+            lines.append(f"| dbt data tests, {title}: node seconds (two threads) | {_seconds(sum(tests.values()))} s "
+                         f"over {len(tests)} tests |")
     for key, title in (("identity_full", "full run"), ("identity_incremental", "after the incremental night")):
         identity = report[key]
         lines.append(f"| identity precision / recall, {title} | {identity['precision']:.4f} / {identity['recall']:.4f} |")

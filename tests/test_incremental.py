@@ -20,7 +20,7 @@ from tests.conftest import materialize_ingest, materialize_warehouse, warehouse_
 pytestmark = pytest.mark.slow
 
 # Columns that legitimately differ between two builds of the same data: when a row was last rewritten.
-BUILD_DEPENDENT_COLUMNS = {"changed_at", "linking_changed_at"}
+BUILD_DEPENDENT_COLUMNS = {"changed_at", "linking_changed_at", "staged_at"}
 # Relations whose content is history, not a function of the lake.
 HISTORY_RELATIONS = {"identity_change_log"}
 INCREMENTAL_MODELS = {

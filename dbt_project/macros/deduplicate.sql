@@ -68,7 +68,8 @@
     _source_file as source_file,
     _line_number as source_line_number,
     _dump_date as dump_date,
-    _loaded_at as loaded_at
+    _loaded_at as loaded_at,
+    {{ build_stamp() }} as staged_at
 {%- endmacro %}
 
 {% macro latest_delivery_first() -%}

@@ -42,6 +42,11 @@ QUARANTINE_FILE = "quarantine.parquet"
 LEDGER_FILE = "files.parquet"
 # Lines parsed per pass: bounds the memory of the typed rows of one pass whatever the file's size.
 ROWS_PER_SLICE = 4_000_000
+# A landed file's lines are first copied, in order, to a Parquet file in the load's scratch folder, and each
+# slice reads its range of them from there. Holding them in a DuckDB table instead made a big file spill:
+# the 7 GB events file at M held ~9 GB in memory and rewrote it to disk (docs/performance.md). Row groups
+# of this many lines let a slice read only its own.
+LINES_ROW_GROUP_SIZE = 500_000
 # DuckDB's memory for one load (the same variable and default as dbt's profile); beyond it DuckDB spills to the
 # scratch folder. 10 GB keeps the whole process under 12 GB resident (docs/performance.md).
 MEMORY_LIMIT_ENV = "CDP_DUCKDB_MEMORY_LIMIT"
@@ -172,14 +177,17 @@ class _Load:
 
 
 def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, work_dir: Path) -> DecodedFile:
-    """Read the file's physical lines into the temp table `lines`; return its checksum and size.
+    """Copy the file's physical lines to a Parquet file, exposed as the view `lines`; return its checksum and size.
 
-    One VARCHAR column per physical line; the insertion order of the table is the file order, so rowid + 1
+    One VARCHAR column per physical line, written in file order, so the Parquet row number (line_index) + 1
     is the line number. The unit separator never occurs in text, so no line is split. line_hash serves the
     duplicate-line count (computed once here, compared as text only where it repeats).
     A UTF-8 file is read in place while a thread computes its checksum; DuckDB validates UTF-8 as it reads.
+    The lines go to disk, not to a table, so memory stays bounded by a slice whatever the file's size.
     """
-    con.execute("drop table if exists lines")
+    con.execute("drop view if exists lines")
+    lines_file = work_dir / "lines.parquet"
+    lines_file.unlink(missing_ok=True)  # the previous file's lines
     if readable_in_place(landed, encoding):
         pending = BackgroundChecksum(landed)
         readable = landed
@@ -188,10 +196,13 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
         decoded = decode_to_utf8(landed, encoding, work_dir)
         readable = decoded.readable_path
     try:
+        # Lz4: the file lives for one load only; it costs a fraction of snappy's time on text.
         con.execute(
-            "create temp table lines as select line, hash(line) as line_hash from read_csv(?, "
+            "copy (select line, hash(line) as line_hash from read_csv(?, "
             "columns = {'line': 'VARCHAR'}, delim = '\x1f', quote = '', escape = '', header = false, "
-            "auto_detect = false, strict_mode = false)",
+            "auto_detect = false, strict_mode = false)) "
+            f"to {sql_literal(str(lines_file))} (format parquet, compression lz4, "
+            f"row_group_size {LINES_ROW_GROUP_SIZE})",
             [str(readable)],
         )
     except duckdb.InvalidInputException as error:
@@ -208,14 +219,21 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
         if pending is not None:
             pending.wait()  # never leave the thread reading a file the load is about to delete
     # result() also refuses a file holding the unit separator, whose lines DuckDB would have cut (decoding.py).
-    return pending.result() if pending is not None else decoded
+    decoded_file = pending.result() if pending is not None else decoded
+    if decoded_file.readable_path != decoded_file.landed_path:
+        decoded_file.readable_path.unlink()  # a transcoded copy: its lines are in lines_file now
+    con.execute(
+        "create or replace temp view lines as select file_row_number as line_index, line, line_hash "
+        f"from read_parquet({sql_literal(str(lines_file))}, file_row_number = true)"
+    )
+    return decoded_file
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile, relative: str,
                file_report: FileReport) -> None:
     contract = load.contract
     total_lines = con.execute("select count(*) from lines").fetchone()[0]
-    first_data_rowid = 0
+    first_data_index = 0
     if contract.format == "csv":
         if total_lines == 0:
             raise HeaderMismatchError(
@@ -223,23 +241,23 @@ def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile
                 f"the header line {contract.delimiter.join(contract.column_names)!r}. Ask the source to re-deliver it."
             )
         _check_header(con, contract, decoded)
-        first_data_rowid = 1
-    file_report.lines_read = total_lines - first_data_rowid
+        first_data_index = 1
+    file_report.lines_read = total_lines - first_data_index
 
     if file_report.duplicate_of:
         con.execute(
-            "insert into quarantined select ?, rowid + 1, ?, line from lines where rowid >= ?",
+            "insert into quarantined select ?, line_index + 1, ?, line from lines where line_index >= ?",
             [relative, f"duplicate delivery: identical to {file_report.duplicate_of}, already loaded from there",
-             first_data_rowid],
+             first_data_index],
         )
         file_report.lines_quarantined = file_report.lines_read
-        con.execute("drop table lines")
+        con.execute("drop view lines")
         return
 
     # Parse in slices of lines: each slice's loaded rows are written to a Parquet part straight away (the
     # parts are concatenated in order at the end), only its quarantined lines are kept.
     columns = ", ".join(quote_identifier(c) for c in contract.column_names)
-    for start in range(first_data_rowid, total_lines, ROWS_PER_SLICE):
+    for start in range(first_data_index, total_lines, ROWS_PER_SLICE):
         con.execute(
             "create or replace temp table parsed as select line_number, reason, "
             f"case when reason is not null then line end as raw_line, {columns} "
@@ -262,8 +280,8 @@ def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile
         file_report.rows_loaded += loaded
     con.execute("drop table if exists parsed")
     file_report.lines_quarantined = file_report.lines_read - file_report.rows_loaded
-    file_report.duplicate_lines = _duplicate_loaded_lines(con, relative, first_data_rowid)
-    con.execute("drop table lines")
+    file_report.duplicate_lines = _duplicate_loaded_lines(con, relative, first_data_index)
+    con.execute("drop view lines")
     if not decoded.ends_with_newline and file_report.lines_read:
         last_is_quarantined = con.execute(
             "select count(*) from quarantined where source_file = ? and line_number = ?", [relative, total_lines]
@@ -276,7 +294,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile
             )
 
 
-def _duplicate_loaded_lines(con: duckdb.DuckDBPyConnection, relative: str, first_data_rowid: int) -> int:
+def _duplicate_loaded_lines(con: duckdb.DuckDBPyConnection, relative: str, first_data_index: int) -> int:
     """Loaded lines that repeat an earlier loaded line of the same file, counted exactly.
 
     Equal lines parse alike, so a line text is either always loaded or always quarantined: the repeats
@@ -285,12 +303,13 @@ def _duplicate_loaded_lines(con: duckdb.DuckDBPyConnection, relative: str, first
     """
     repeats_all = con.execute(
         """
-        with data as (select line, line_hash from lines where rowid >= ? and line is not null),
-        candidates as (select line_hash from data group by 1 having count(*) > 1)
-        select coalesce(count(*) - count(distinct line), 0) from data
-        where line_hash in (select line_hash from candidates)
+        with candidates as (
+            select line_hash from lines where line_index >= ? group by 1 having count(*) > 1
+        )
+        select coalesce(count(*) - count(distinct line), 0) from lines
+        where line_index >= ? and line is not null and line_hash in (select line_hash from candidates)
         """,
-        [first_data_rowid],
+        [first_data_index, first_data_index],
     ).fetchone()[0]
     repeats_quarantined = con.execute(
         "select coalesce(count(raw_line) - count(distinct raw_line), 0) from quarantined where source_file = ?",
@@ -302,7 +321,7 @@ def _duplicate_loaded_lines(con: duckdb.DuckDBPyConnection, relative: str, first
 def _check_header(con: duckdb.DuckDBPyConnection, contract: TableContract, decoded: DecodedFile) -> None:
     fields = con.execute(
         f"select list_transform({split_fields_sql(contract)}, lambda f: {unquote_sql(contract, 'f')}) "
-        "from lines where rowid = 0"
+        "from lines where line_index = 0"
     ).fetchone()[0] or []
     found = [f.strip() for f in fields]
     expected = list(contract.column_names)

@@ -108,12 +108,12 @@ def field_error_sql(contract: TableContract, column: Column, text: str, typed: s
     return "(case " + " ".join(clauses) + " end)"
 
 
-def parse_lines_sql(contract: TableContract, lines_table: str, first_data_rowid: int,
-                    end_rowid: int | None = None) -> str:
-    """Select line_number, raw line, reason and every typed contract column from a one-column table.
+def parse_lines_sql(contract: TableContract, lines_relation: str, first_data_index: int,
+                    end_index: int | None = None) -> str:
+    """Select line_number, raw line, reason and every typed contract column from a file's lines.
 
-    ``lines_table`` holds the file's physical lines in file order (rowid 0 is line 1); the lines parsed are
-    rowids from ``first_data_rowid`` up to, not including, ``end_rowid`` (all when None).
+    ``lines_relation`` holds the file's physical lines as (line_index, line), line_index 0 being line 1; the
+    lines parsed are those from ``first_data_index`` up to, not including, ``end_index`` (all when None).
 
     Each layer computes every expression once and later layers read its columns: a line is split (or its
     JSON parsed) once, each field unquoted once, each value cast once, however often the reasons refer to
@@ -174,8 +174,8 @@ def parse_lines_sql(contract: TableContract, lines_table: str, first_data_rowid:
     return f"""
 with
 numbered as (
-    select rowid + 1 as line_number, line from {lines_table}
-    where rowid >= {first_data_rowid}{"" if end_rowid is None else f" and rowid < {int(end_rowid)}"}
+    select line_index + 1 as line_number, line from {lines_relation}
+    where line_index >= {int(first_data_index)}{"" if end_index is None else f" and line_index < {int(end_index)}"}
 ),
 {fields_cte},
 texts as (

@@ -7,6 +7,7 @@
 -- the identity graph.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key=['message_id', 'event_type'],
 ) }}
 

@@ -11,6 +11,7 @@
 -- would cost.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='event_id',
 ) }}
 

@@ -14,6 +14,7 @@
 -- those identifiers only.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='identifier_key',
     post_hook="{{ delete_tombstones('identifier_type') }}",
 ) }}

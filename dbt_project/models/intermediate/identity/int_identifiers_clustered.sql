@@ -11,6 +11,7 @@
 -- after the insert. changed_at tells int_identifiers_resolved which nodes were recomputed.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='node',
     post_hook="{{ delete_rows_no_longer_in('node', 'select node_a from ' ~ ref('int_identity_edges')
         ~ ' union all select node_b from ' ~ ref('int_identity_edges')) }}",

@@ -11,6 +11,7 @@
 -- and is deleted after the insert. changed_at tells the next models which records were re-derived.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='record_id',
     post_hook="{{ delete_tombstones('identifier_key') }}",
 ) }}

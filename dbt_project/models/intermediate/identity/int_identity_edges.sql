@@ -8,6 +8,7 @@
 -- identifier leaves a tombstone (node_a null); the post-hook deletes tombstones and records no longer observed.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='record_id',
     post_hook=[
         "{{ delete_tombstones('node_a') }}",

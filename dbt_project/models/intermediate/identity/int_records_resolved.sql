@@ -8,6 +8,7 @@
 -- (customer_id null); the post-hook deletes tombstones and records no longer observed.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='record_id',
     post_hook=[
         "{{ delete_tombstones('customer_id') }}",

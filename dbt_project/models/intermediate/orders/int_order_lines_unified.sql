@@ -7,6 +7,7 @@
 -- deleted after the insert.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='order_line_id',
     post_hook="{{ delete_rows_no_longer_in('order_id', 'select order_id from ' ~ ref('int_orders_unified')) }}",
 ) }}

@@ -13,6 +13,7 @@
 -- int_order_lines_unified which orders were rebuilt.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='order_id',
     post_hook="{{ delete_tombstones('source_system') }}",
 ) }}

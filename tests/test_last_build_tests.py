@@ -1,0 +1,95 @@
+"""Tests on incremental models check the rows of the model's last build (dbt_project/macros/last_build_tests.sql).
+
+A duplicate key written by the last build fails `unique`; the same duplicate in rows of an earlier build is not
+looked at (an earlier night checked them) unless the run asks for full-table tests; a test that compares rows
+with others (relationships) always reads the whole table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_environment
+from orchestration.settings import data_paths
+
+pytestmark = pytest.mark.slow
+
+UNIQUE_EVENT_ID = "unique_stg_web__events_event_id"
+
+
+def _dbt_test(root: Path, selector: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "test", "--select", selector, "--profiles-dir",
+         str(DBT_PROJECT_DIR), "--target-path", str(root / "dbt_target"), *extra],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_environment(data_paths(root))},
+        capture_output=True, text=True,
+    )
+
+
+@pytest.fixture()
+def warehouse_copy(two_nights, tmp_path) -> Path:
+    """The night-by-night warehouse, copied so the rows written here stay out of the other tests."""
+    copy = data_paths(tmp_path).warehouse
+    copy.parent.mkdir(parents=True)
+    shutil.copy(data_paths(two_nights.root).warehouse, copy)
+    return tmp_path
+
+
+def _add_event_row(root: Path, event_from: str, stamped: str) -> None:
+    """Insert a second row for an event_id staged by the first or the last build, stamped with either build."""
+    with duckdb.connect(str(data_paths(root).warehouse)) as con:
+        first, last = con.execute("select min(staged_at), max(staged_at) from stg_web__events").fetchone()
+        assert last > first, "the two nights should have staged events in two builds"
+        builds = {"first": first, "last": last}
+        event_id = con.execute(
+            "select min(event_id) from stg_web__events where staged_at = ?", [builds[event_from]]).fetchone()[0]
+        con.execute(
+            "insert into stg_web__events select * replace (? as staged_at) from stg_web__events where event_id = ?",
+            [builds[stamped], event_id],
+        )
+
+
+@pytest.mark.parametrize("event_from", ["last", "first"])
+def test_a_duplicate_written_by_the_last_build_fails(warehouse_copy, event_from):
+    """Twice the same key in the last build, or a key of the last build also held by an older row."""
+    assert _dbt_test(warehouse_copy, UNIQUE_EVENT_ID).returncode == 0
+    _add_event_row(warehouse_copy, event_from=event_from, stamped="last")
+    failed = _dbt_test(warehouse_copy, UNIQUE_EVENT_ID)
+    assert failed.returncode != 0 and "Got 1 result" in failed.stdout, failed.stdout
+
+
+def test_rows_of_earlier_builds_are_checked_only_in_full_table_tests(warehouse_copy):
+    _add_event_row(warehouse_copy, event_from="first", stamped="first")
+    assert _dbt_test(warehouse_copy, UNIQUE_EVENT_ID).returncode == 0
+    full = _dbt_test(warehouse_copy, UNIQUE_EVENT_ID, "--vars", "{full_table_tests: true}")
+    assert full.returncode != 0 and "Got 1 result" in full.stdout, full.stdout
+
+
+def test_relationships_read_the_whole_table(warehouse_copy):
+    """An order item of an earlier build whose order is gone is still found (the test warns, it counts)."""
+    selector = "stg_shop__order_items,test_name:relationships"
+    before = _warned_count(_dbt_test(warehouse_copy, selector))
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        first_build = con.execute("select min(staged_at) from stg_shop__order_items").fetchone()[0]
+        order_id = con.execute(
+            "select min(shop_order_id) from stg_shop__order_items where staged_at = ? and shop_order_id in "
+            "(select shop_order_id from stg_shop__orders)", [first_build]).fetchone()[0]
+        items = con.execute("select count(*) from stg_shop__order_items where shop_order_id = ?",
+                            [order_id]).fetchone()[0]
+        con.execute("delete from stg_shop__orders where shop_order_id = ?", [order_id])
+    assert _warned_count(_dbt_test(warehouse_copy, selector)) == before + items
+
+
+def _warned_count(result: subprocess.CompletedProcess) -> int:
+    assert result.returncode == 0, result.stdout
+    for line in result.stdout.splitlines():
+        if "Got " in line and " result" in line:
+            return int(line.split("Got ")[1].split(" result")[0])
+    return 0
