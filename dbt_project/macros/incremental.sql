@@ -55,6 +55,7 @@
 -#}
 {% macro deduplicate_incrementally(relation, unique_key, order_by) -%}
     {%- if is_incremental() %}
+    {%- do require_incremental_columns(['staged_at']) %}
     select *
     from (
         select * from {{ relation }}
