@@ -22,6 +22,16 @@ SAMPLE_PERSONS = 1500
 SAMPLE_DAYS = 3
 
 
+@pytest.fixture(params=["lines in memory", "lines on disk"])
+def line_store(request, monkeypatch) -> str:
+    """Ingestion holds a small file's lines in memory and a big one's in a scratch Parquet file: run both."""
+    from orchestration.ingest import loader
+
+    if request.param == "lines on disk":
+        monkeypatch.setattr(loader, "LINES_IN_MEMORY_MAX_BYTES", 0)
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def dagster_instance() -> dg.DagsterInstance:
     with dg.instance_for_test() as instance:

@@ -13,6 +13,8 @@ from orchestration.settings import data_paths
 from tests.landing_builder import write_table_file
 
 DUMP = "2026-11-20"
+# Every test runs with the lines of the file held in memory and in a scratch file (conftest.line_store).
+pytestmark = pytest.mark.usefixtures("line_store")
 ORDER = "1001,W-1001,17,a@b.ru,89161234567,paid,2026-11-19 10:00:00,2026-11-19 10:00:00,RUB,1500.00,courier,card"
 
 

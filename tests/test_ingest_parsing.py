@@ -14,6 +14,8 @@ from orchestration.settings import data_paths
 from tests.landing_builder import write_table_file
 
 DUMP = "2026-11-20"
+# Every test runs with the lines of the file held in memory and in a scratch file (conftest.line_store).
+pytestmark = pytest.mark.usefixtures("line_store")
 
 
 @pytest.fixture

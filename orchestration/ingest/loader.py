@@ -42,10 +42,13 @@ QUARANTINE_FILE = "quarantine.parquet"
 LEDGER_FILE = "files.parquet"
 # Lines parsed per pass: bounds the memory of the typed rows of one pass whatever the file's size.
 ROWS_PER_SLICE = 4_000_000
-# A landed file's lines are first copied, in order, to a Parquet file in the load's scratch folder, and each
-# slice reads its range of them from there. Holding them in a DuckDB table instead made a big file spill:
-# the 7 GB events file at M held ~9 GB in memory and rewrote it to disk (docs/performance.md). Row groups
-# of this many lines let a slice read only its own.
+# A landed file's lines are held in a DuckDB temp table while its slices are parsed, up to this size (as
+# UTF-8); the table takes about 1.3 times the file, a quarter of the default memory limit at most. A bigger
+# file's lines are copied, in order, to a Parquet file in the load's scratch folder instead, and each slice
+# reads its range back: held in memory, the 7 GB events file at M spilled ~9 GB to disk and back
+# (docs/performance.md), and a file of any size must load within the memory limit.
+LINES_IN_MEMORY_MAX_BYTES = 2 * 1024**3
+# Row groups of the lines file: a slice reads only its own (DuckDB prunes on the Parquet row number).
 LINES_ROW_GROUP_SIZE = 500_000
 # DuckDB's memory for one load (the same variable and default as dbt's profile); beyond it DuckDB spills to the
 # scratch folder. 10 GB keeps the whole process under 12 GB resident (docs/performance.md).
@@ -177,15 +180,16 @@ class _Load:
 
 
 def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, work_dir: Path) -> DecodedFile:
-    """Copy the file's physical lines to a Parquet file, exposed as the view `lines`; return its checksum and size.
+    """Read the file's physical lines into the view `lines` (line_index, line, line_hash); return its checksum and size.
 
-    One VARCHAR column per physical line, written in file order, so the Parquet row number (line_index) + 1
-    is the line number. The unit separator never occurs in text, so no line is split. line_hash serves the
+    One VARCHAR column per physical line, kept in file order, so line_index + 1 is the line number: the rowid
+    of a temp table, or for a file above LINES_IN_MEMORY_MAX_BYTES the row number of a Parquet file in the
+    scratch folder. The unit separator never occurs in text, so no line is split. line_hash serves the
     duplicate-line count (computed once here, compared as text only where it repeats).
     A UTF-8 file is read in place while a thread computes its checksum; DuckDB validates UTF-8 as it reads.
-    The lines go to disk, not to a table, so memory stays bounded by a slice whatever the file's size.
     """
     con.execute("drop view if exists lines")
+    con.execute("drop table if exists lines_in_memory")
     lines_file = work_dir / "lines.parquet"
     lines_file.unlink(missing_ok=True)  # the previous file's lines
     if readable_in_place(landed, encoding):
@@ -195,16 +199,21 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
         pending = None
         decoded = decode_to_utf8(landed, encoding, work_dir)
         readable = decoded.readable_path
+    read_lines = (
+        "select line, hash(line) as line_hash from read_csv(?, columns = {'line': 'VARCHAR'}, delim = '\x1f', "
+        "quote = '', escape = '', header = false, auto_detect = false, strict_mode = false)"
+    )
+    on_disk = readable.stat().st_size > LINES_IN_MEMORY_MAX_BYTES
     try:
-        # Lz4: the file lives for one load only; it costs a fraction of snappy's time on text.
-        con.execute(
-            "copy (select line, hash(line) as line_hash from read_csv(?, "
-            "columns = {'line': 'VARCHAR'}, delim = '\x1f', quote = '', escape = '', header = false, "
-            "auto_detect = false, strict_mode = false)) "
-            f"to {sql_literal(str(lines_file))} (format parquet, compression lz4, "
-            f"row_group_size {LINES_ROW_GROUP_SIZE})",
-            [str(readable)],
-        )
+        if on_disk:
+            # Lz4: a quarter of the text's size on disk at the speed of no compression (the file lives for one load).
+            con.execute(
+                f"copy ({read_lines}) to {sql_literal(str(lines_file))} (format parquet, compression lz4, "
+                f"row_group_size {LINES_ROW_GROUP_SIZE})",
+                [str(readable)],
+            )
+        else:
+            con.execute(f"create temp table lines_in_memory as {read_lines}", [str(readable)])
     except duckdb.InvalidInputException as error:
         if pending is not None:
             pending.result()  # a file with a unit separator is refused first, with its own message
@@ -222,10 +231,14 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
     decoded_file = pending.result() if pending is not None else decoded
     if decoded_file.readable_path != decoded_file.landed_path:
         decoded_file.readable_path.unlink()  # a transcoded copy: its lines are in lines_file now
-    con.execute(
-        "create or replace temp view lines as select file_row_number as line_index, line, line_hash "
-        f"from read_parquet({sql_literal(str(lines_file))}, file_row_number = true)"
-    )
+    if on_disk:
+        con.execute(
+            "create or replace temp view lines as select file_row_number as line_index, line, line_hash "
+            f"from read_parquet({sql_literal(str(lines_file))}, file_row_number = true)"
+        )
+    else:
+        con.execute("create or replace temp view lines as select rowid as line_index, line, line_hash "
+                    "from lines_in_memory")
     return decoded_file
 
 
@@ -251,7 +264,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile
              first_data_index],
         )
         file_report.lines_quarantined = file_report.lines_read
-        con.execute("drop view lines")
+        _drop_lines(con)
         return
 
     # Parse in slices of lines: each slice's loaded rows are written to a Parquet part straight away (the
@@ -281,7 +294,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile
     con.execute("drop table if exists parsed")
     file_report.lines_quarantined = file_report.lines_read - file_report.rows_loaded
     file_report.duplicate_lines = _duplicate_loaded_lines(con, relative, first_data_index)
-    con.execute("drop view lines")
+    _drop_lines(con)
     if not decoded.ends_with_newline and file_report.lines_read:
         last_is_quarantined = con.execute(
             "select count(*) from quarantined where source_file = ? and line_number = ?", [relative, total_lines]
@@ -292,6 +305,11 @@ def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile
                 "probably cut off)' where source_file = ? and line_number = ?",
                 [relative, total_lines],
             )
+
+
+def _drop_lines(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("drop view lines")
+    con.execute("drop table if exists lines_in_memory")
 
 
 def _duplicate_loaded_lines(con: duckdb.DuckDBPyConnection, relative: str, first_data_index: int) -> int:
