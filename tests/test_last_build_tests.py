@@ -2,7 +2,7 @@
 
 A duplicate key written by the last build fails `unique`; the same duplicate in rows of an earlier build is not
 looked at (an earlier night checked them) unless the run asks for full-table tests; a test that compares rows
-with others (relationships) always reads the whole table.
+with others (relationships) always reads the whole table. The components' convergence test follows the same rule.
 """
 
 from __future__ import annotations
@@ -93,3 +93,36 @@ def _warned_count(result: subprocess.CompletedProcess) -> int:
         if "Got " in line and " result" in line:
             return int(line.split("Got ")[1].split(" result")[0])
     return 0
+
+
+CONVERGED = "assert_identity_components_converged"
+
+
+def _split_a_link(root: Path, build: str) -> None:
+    """Give one end of a link written by the first or the last build a component of its own."""
+    with duckdb.connect(str(data_paths(root).warehouse)) as con:
+        first, last = con.execute("select min(changed_at), max(changed_at) from int_identity_edges").fetchone()
+        stamp = {"first": first, "last": last}[build]
+        node = con.execute(
+            """
+            select min(edges.node_a)
+            from int_identity_edges as edges
+            inner join int_identifiers_clustered as side_a on edges.node_a = side_a.node
+            inner join int_identifiers_clustered as side_b on edges.node_b = side_b.node
+            where edges.changed_at = ? and side_a.changed_at = ? and side_b.changed_at = ?
+                and edges.node_a <> edges.node_b
+            """, [stamp, stamp, stamp]).fetchone()[0]
+        assert node is not None, f"no link of the {build} build between nodes it clustered"
+        con.execute("update int_identifiers_clustered set component = 'split:' || node where node = ?", [node])
+
+
+def test_components_split_by_the_last_build_fail_convergence(warehouse_copy):
+    assert _dbt_test(warehouse_copy, CONVERGED).returncode == 0
+    _split_a_link(warehouse_copy, "last")
+    assert _dbt_test(warehouse_copy, CONVERGED).returncode != 0
+
+
+def test_components_of_earlier_builds_are_checked_in_full_table_tests(warehouse_copy):
+    _split_a_link(warehouse_copy, "first")
+    assert _dbt_test(warehouse_copy, CONVERGED).returncode == 0
+    assert _dbt_test(warehouse_copy, CONVERGED, "--vars", "{full_table_tests: true}").returncode != 0

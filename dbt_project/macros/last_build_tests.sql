@@ -56,18 +56,10 @@
     {%- if not stamp -%}
         {{ return(none) }}
     {%- endif -%}
-    {#- Read when the test runs, right after the model's build: a literal lets DuckDB skip the row groups of
-        earlier builds (their stamps are older), and a table built at once (first build, full refresh) is
-        simply checked whole. -#}
-    {%- set stamps = run_query('select cast(max(' ~ stamp ~ ') as varchar), max(' ~ stamp ~ ') = min(' ~ stamp
-        ~ ') from ' ~ relation) -%}
-    {%- set newest, built_at_once = stamps.rows[0][0], stamps.rows[0][1] -%}
-    {%- if newest is none or built_at_once -%}
+    {%- set last_build_rows = last_build_condition(relation, stamp) -%}
+    {%- if not last_build_rows -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set last_build_rows -%}
-        {{ stamp }} = cast('{{ newest }}' as timestamp)
-    {%- endset -%}
     {%- if test_name not in ['unique', 'unique_combination'] -%}
         {{ return(last_build_rows) }}
     {%- endif -%}
@@ -82,4 +74,23 @@
         {{ key_columns[0] }} in (select {{ key_columns[0] }} from {{ relation }} where {{ last_build_rows }})
     {%- endset -%}
     {{ return(rows_sharing_a_key) }}
+{%- endmacro %}
+
+{#-
+    `<stamp> = <the newest stamp>` for the rows of the relation's last build, or none when the whole table was
+    built at once (first build, full refresh) or full_table_tests is set: then there is nothing to narrow.
+    Read when the test runs, right after the model's build; the literal lets DuckDB skip the row groups of
+    earlier builds, whose stamps are older.
+-#}
+{% macro last_build_condition(relation, stamp) -%}
+    {%- if not execute or var('full_table_tests', false) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set stamps = run_query('select cast(max(' ~ stamp ~ ') as varchar), max(' ~ stamp ~ ') = min(' ~ stamp
+        ~ ') from ' ~ relation) -%}
+    {%- set newest, built_at_once = stamps.rows[0][0], stamps.rows[0][1] -%}
+    {%- if newest is none or built_at_once -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(stamp ~ " = cast('" ~ newest ~ "' as timestamp)") }}
 {%- endmacro %}

@@ -2,8 +2,10 @@
 -- before it settled: raise var('identity_max_iterations') in dbt_project.yml.
 -- Like the generic tests on incremental models (macros/last_build_tests.sql), a night checks what its build
 -- wrote: the links it wrote and every link touching a node whose component it recomputed. Other links join
--- components no build has touched since they were checked. After a full build every row carries the same
--- stamp, so every link is checked; --vars '{full_table_tests: true}' checks them all on any night.
+-- components no build has touched since they were checked. A first build, a full refresh and
+-- --vars '{full_table_tests: true}' check every link.
+{%- set edges_written = last_build_condition(ref('int_identity_edges'), 'changed_at') %}
+{%- set nodes_recomputed = last_build_condition(ref('int_identifiers_clustered'), 'changed_at') %}
 with
 
 edges as (
@@ -14,19 +16,13 @@ clustered as (
     select * from {{ ref('int_identifiers_clustered') }}
 ),
 
-recomputed_nodes as (
-    select node
-    from clustered
-    where changed_at = (select max(changed_at) from clustered)
-),
-
 edges_to_check as (
     select *
     from edges
-    {%- if not var('full_table_tests', false) %}
-    where changed_at = (select max(changed_at) from edges)
-        or node_a in (select node from recomputed_nodes)
-        or node_b in (select node from recomputed_nodes)
+    {%- if edges_written and nodes_recomputed %}
+    where {{ edges_written }}
+        or node_a in (select node from clustered where {{ nodes_recomputed }})
+        or node_b in (select node from clustered where {{ nodes_recomputed }})
     {%- endif %}
 )
 
