@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 # Columns that legitimately differ between two builds of the same data: when a row was last rewritten.
 BUILD_DEPENDENT_COLUMNS = {"changed_at", "linking_changed_at", "staged_at"}
 # Relations whose content is history, not a function of the lake.
-HISTORY_RELATIONS = {"identity_change_log"}
+HISTORY_RELATIONS = {"identity_change_log", "tests_passed_through"}
 INCREMENTAL_MODELS = {
     "stg_web__events", "stg_esp__activity", "stg_erp__sales_lines", "stg_pos__receipts",
     "stg_pos__receipt_lines", "stg_shop__orders", "stg_shop__order_items",

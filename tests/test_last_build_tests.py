@@ -1,8 +1,9 @@
-"""Tests on incremental models check the rows of the model's last build (dbt_project/macros/last_build_tests.sql).
+"""Tests on incremental models check the rows written since the test last passed (dbt_project/macros/last_build_tests.sql).
 
-A duplicate key written by the last build fails `unique`; the same duplicate in rows of an earlier build is not
-looked at (an earlier night checked them) unless the run asks for full-table tests; a test that compares rows
-with others (relationships) always reads the whole table. The components' convergence test follows the same rule.
+A duplicate key written after the test passed fails `unique`, also against an older row; a failure keeps failing
+on the next runs until it is fixed; a duplicate among rows the test already passed on is found only by
+full-table tests; a test that compares rows with others (relationships) always reads the whole table. The
+components' convergence test follows the same rule.
 """
 
 from __future__ import annotations
@@ -42,30 +43,44 @@ def warehouse_copy(two_nights, tmp_path) -> Path:
     return tmp_path
 
 
-def _add_event_row(root: Path, event_from: str, stamped: str) -> None:
-    """Insert a second row for an event_id staged by the first or the last build, stamped with either build."""
+def _add_event_row(root: Path, event_from: str, stamped: str) -> str:
+    """Insert a second row for an event_id staged by the first or the last build. Stamped "first" it is as old as
+    the rows the test has passed on; stamped "new" it is what a later build writes."""
     with duckdb.connect(str(data_paths(root).warehouse)) as con:
         first, last = con.execute("select min(staged_at), max(staged_at) from stg_web__events").fetchone()
         assert last > first, "the two nights should have staged events in two builds"
-        builds = {"first": first, "last": last}
         event_id = con.execute(
-            "select min(event_id) from stg_web__events where staged_at = ?", [builds[event_from]]).fetchone()[0]
+            "select min(event_id) from stg_web__events where staged_at = ?",
+            [{"first": first, "last": last}[event_from]]).fetchone()[0]
+        stamp = "(select max(passed_through) + interval 1 second from tests_passed_through)" if stamped == "new" else "?"
         con.execute(
-            "insert into stg_web__events select * replace (? as staged_at) from stg_web__events where event_id = ?",
-            [builds[stamped], event_id],
+            f"insert into stg_web__events select * replace ({stamp} as staged_at) from stg_web__events "
+            "where event_id = ?", ([] if stamped == "new" else [first]) + [event_id],
         )
+    return event_id
 
 
 @pytest.mark.parametrize("event_from", ["last", "first"])
-def test_a_duplicate_written_by_the_last_build_fails(warehouse_copy, event_from):
-    """Twice the same key in the last build, or a key of the last build also held by an older row."""
+def test_a_duplicate_written_since_the_test_passed_fails(warehouse_copy, event_from):
+    """A new row repeating a key of the last build, or of an older row the test passed on long ago."""
     assert _dbt_test(warehouse_copy, UNIQUE_EVENT_ID).returncode == 0
-    _add_event_row(warehouse_copy, event_from=event_from, stamped="last")
+    _add_event_row(warehouse_copy, event_from=event_from, stamped="new")
     failed = _dbt_test(warehouse_copy, UNIQUE_EVENT_ID)
     assert failed.returncode != 0 and "Got 1 result" in failed.stdout, failed.stdout
 
 
-def test_rows_of_earlier_builds_are_checked_only_in_full_table_tests(warehouse_copy):
+def test_a_failure_is_checked_again_until_it_is_fixed(warehouse_copy):
+    """A night whose test failed is not forgotten by the next night: its rows are checked until they pass."""
+    event_id = _add_event_row(warehouse_copy, event_from="last", stamped="new")
+    assert _dbt_test(warehouse_copy, UNIQUE_EVENT_ID).returncode != 0
+    assert _dbt_test(warehouse_copy, UNIQUE_EVENT_ID).returncode != 0
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute("delete from stg_web__events where event_id = ? and staged_at = "
+                    "(select max(staged_at) from stg_web__events)", [event_id])
+    assert _dbt_test(warehouse_copy, UNIQUE_EVENT_ID).returncode == 0
+
+
+def test_rows_the_test_passed_on_are_checked_again_only_in_full_table_tests(warehouse_copy):
     _add_event_row(warehouse_copy, event_from="first", stamped="first")
     assert _dbt_test(warehouse_copy, UNIQUE_EVENT_ID).returncode == 0
     full = _dbt_test(warehouse_copy, UNIQUE_EVENT_ID, "--vars", "{full_table_tests: true}")
@@ -99,7 +114,8 @@ CONVERGED = "assert_identity_components_converged"
 
 
 def _split_a_link(root: Path, build: str) -> None:
-    """Give one end of a link written by the first or the last build a component of its own."""
+    """Give one end of a link written by the first or the last build a component of its own; for the last
+    build, as a later build would (stamped now)."""
     with duckdb.connect(str(data_paths(root).warehouse)) as con:
         first, last = con.execute("select min(changed_at), max(changed_at) from int_identity_edges").fetchone()
         stamp = {"first": first, "last": last}[build]
@@ -113,16 +129,18 @@ def _split_a_link(root: Path, build: str) -> None:
                 and edges.node_a <> edges.node_b
             """, [stamp, stamp, stamp]).fetchone()[0]
         assert node is not None, f"no link of the {build} build between nodes it clustered"
-        con.execute("update int_identifiers_clustered set component = 'split:' || node where node = ?", [node])
+        stamp = "(select max(passed_through) + interval 1 second from tests_passed_through)" if build == "last" else "changed_at"
+        con.execute(f"update int_identifiers_clustered set component = 'split:' || node, changed_at = {stamp} "
+                    "where node = ?", [node])
 
 
-def test_components_split_by_the_last_build_fail_convergence(warehouse_copy):
+def test_components_split_since_the_test_passed_fail_convergence(warehouse_copy):
     assert _dbt_test(warehouse_copy, CONVERGED).returncode == 0
     _split_a_link(warehouse_copy, "last")
     assert _dbt_test(warehouse_copy, CONVERGED).returncode != 0
 
 
-def test_components_of_earlier_builds_are_checked_in_full_table_tests(warehouse_copy):
+def test_components_the_test_passed_on_are_checked_again_only_in_full_table_tests(warehouse_copy):
     _split_a_link(warehouse_copy, "first")
     assert _dbt_test(warehouse_copy, CONVERGED).returncode == 0
     assert _dbt_test(warehouse_copy, CONVERGED, "--vars", "{full_table_tests: true}").returncode != 0

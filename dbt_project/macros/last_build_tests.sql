@@ -1,21 +1,21 @@
 {#-
-    Tests on incremental models check the rows the model's last build wrote, not the whole history.
+    Tests on incremental models check the rows written since the test last passed, not the whole history.
 
     A night adds one day to years of rows; re-checking every stored row each night made the tests grow with the
     history while the models no longer do (docs/performance.md). An incremental model replaces the stored rows
-    of every key it writes (delete+insert on its unique_key), so what held for the table before a night still
-    holds for the rows the night did not write. The tests listed below therefore look at:
-    - not_null, accepted_values: the rows of the last build (a property of each row);
+    of every key it writes (delete+insert on its unique_key), so what a passing test proved about the table
+    still holds for the rows written before it passed. The tests listed below therefore look at:
+    - not_null, accepted_values: the rows written since the test last passed (a property of each row);
     - unique, unique_combination on columns that hold the model's unique_key: every row, old or new, that shares
-      the key's first column with a row of the last build, so a stored row the night failed to replace is
-      caught as a duplicate too.
-    Tests that compare a row with others (relationships, shares of bad values, the singular tests) keep reading
-    the whole table.
+      the key's first column with such a row, so a stored row a night failed to replace is caught too.
+    Tests that compare a row with others (relationships, shares of bad values) keep reading the whole table.
 
-    A model opts in with `meta: {last_build_column: <column>}`: the column every row it writes is stamped with,
-    the start of that build (build_stamp()); the last build's rows carry the newest stamp. After a first build or
-    a full refresh every row carries the same stamp, and the whole table is checked; to check every row on an
-    ordinary night, run with `--vars '{full_table_tests: true}'`.
+    "Since the test last passed": every row carries the start of the build that wrote it (the model's
+    `meta: {last_build_column: <column>}`; build_stamp()), and after each run `record_passed_tests` notes, per
+    test and definition, the start of the run in which it passed (table tests_passed_through). A test that
+    failed, was skipped or never ran keeps its older mark, so the next night checks the rows of the failed night
+    again; a new or edited test has no mark and checks the whole table once. `--vars '{full_table_tests: true}'`
+    checks every row.
 -#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
@@ -23,9 +23,9 @@
     {%- if where -%}
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set last_build = last_build_scope(relation) -%}
-    {%- if last_build -%}
-        {%- do conditions.append(last_build) -%}
+    {%- set narrowed = rows_to_test(relation) -%}
+    {%- if narrowed -%}
+        {%- do conditions.append(narrowed) -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- set filtered -%}
@@ -37,13 +37,13 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Generic tests whose verdict on a whole table follows from their verdict on the rows a night wrote. -#}
+{#- Generic tests whose verdict on a whole table follows from their verdict on the rows written since they passed. -#}
 {% macro row_scoped_tests() -%}
     {{ return(['unique', 'not_null', 'accepted_values', 'unique_combination']) }}
 {%- endmacro %}
 
-{#- The condition selecting what this test needs to see of the last build, or none for the whole table. -#}
-{% macro last_build_scope(relation) -%}
+{#- The condition selecting the rows this test needs to see, or none for the whole table. -#}
+{% macro rows_to_test(relation) -%}
     {%- if not execute or var('full_table_tests', false) -%}
         {{ return(none) }}
     {%- endif -%}
@@ -56,12 +56,12 @@
     {%- if not stamp -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set last_build_rows = last_build_condition(relation, stamp) -%}
-    {%- if not last_build_rows -%}
+    {%- set rows_since_passed = rows_since_test_passed(relation, stamp) -%}
+    {%- if not rows_since_passed -%}
         {{ return(none) }}
     {%- endif -%}
     {%- if test_name not in ['unique', 'unique_combination'] -%}
-        {{ return(last_build_rows) }}
+        {{ return(rows_since_passed) }}
     {%- endif -%}
     {#- Uniqueness carries over from the night's keys only if the tested columns hold the key a night replaces. -#}
     {%- set kwargs = model.test_metadata.kwargs -%}
@@ -71,26 +71,67 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set rows_sharing_a_key -%}
-        {{ key_columns[0] }} in (select {{ key_columns[0] }} from {{ relation }} where {{ last_build_rows }})
+        {{ key_columns[0] }} in (select {{ key_columns[0] }} from {{ relation }} where {{ rows_since_passed }})
     {%- endset -%}
     {{ return(rows_sharing_a_key) }}
 {%- endmacro %}
 
 {#-
-    `<stamp> = <the newest stamp>` for the rows of the relation's last build, or none when the whole table was
-    built at once (first build, full refresh) or full_table_tests is set: then there is nothing to narrow.
-    Read when the test runs, right after the model's build; the literal lets DuckDB skip the row groups of
-    earlier builds, whose stamps are older.
+    `<stamp> > <when this test last passed>`: the rows written since, or none (check the whole table) when the
+    test never passed with its present definition, the table does not exist yet (dbt compile on an empty
+    warehouse), or full_table_tests is set. `model` is the test being compiled.
 -#}
-{% macro last_build_condition(relation, stamp) -%}
-    {%- if not execute or var('full_table_tests', false) -%}
+{% macro rows_since_test_passed(relation, stamp) -%}
+    {%- if not execute or var('full_table_tests', false) or load_relation(relation) is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set stamps = run_query('select cast(max(' ~ stamp ~ ') as varchar), max(' ~ stamp ~ ') = min(' ~ stamp
-        ~ ') from ' ~ relation) -%}
-    {%- set newest, built_at_once = stamps.rows[0][0], stamps.rows[0][1] -%}
-    {%- if newest is none or built_at_once -%}
+    {%- set marks = passed_tests_relation() -%}
+    {%- if load_relation(marks) is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return(stamp ~ " = cast('" ~ newest ~ "' as timestamp)") }}
+    {%- set passed = run_query(
+        "select cast(max(passed_through) as varchar) from " ~ marks ~ " where test_id = '" ~ model.unique_id
+        ~ "' and definition = '" ~ test_definition(model) ~ "'"
+    ) -%}
+    {%- set passed_through = passed.rows[0][0] if passed.rows else none -%}
+    {%- if passed_through is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {#- A literal: DuckDB skips the row groups of earlier builds, whose stamps are older. -#}
+    {{ return(stamp ~ " > cast('" ~ passed_through ~ "' as timestamp)") }}
+{%- endmacro %}
+
+{% macro passed_tests_relation() -%}
+    {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier='tests_passed_through')) }}
+{%- endmacro %}
+
+{#- A fingerprint of what a test checks: an edited test (values, columns, SQL) starts over with the whole table. -#}
+{% macro test_definition(test_node) -%}
+    {%- set metadata = test_node.test_metadata -%}
+    {%- set kwargs = metadata.kwargs if metadata else {} -%}
+    {{ return(local_md5(test_node.raw_code ~ tojson(kwargs, sort_keys=true))) }}
+{%- endmacro %}
+
+{#-
+    on-run-end: for every test that passed in this run, the start of the run (every row it checked was written
+    by then), with the test's definition. Failed, warned, skipped and erroring tests keep their older mark.
+-#}
+{% macro record_passed_tests(results) -%}
+    {%- set marks = passed_tests_relation() -%}
+    {%- set passed = [] -%}
+    {%- for result in results -%}
+        {%- if result.node.resource_type == 'test' and result.status == 'pass' -%}
+            {%- do passed.append(result.node) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    create table if not exists {{ marks }} (test_id varchar, definition varchar, passed_through timestamp);
+    {%- if passed %}
+    delete from {{ marks }} where test_id in (
+        {%- for node in passed %}'{{ node.unique_id }}'{{ ', ' if not loop.last }}{% endfor -%}
+    );
+    insert into {{ marks }} values
+        {%- for node in passed %}
+        ('{{ node.unique_id }}', '{{ test_definition(node) }}', {{ build_stamp() }}){{ ',' if not loop.last }}
+        {%- endfor %};
+    {%- endif %}
 {%- endmacro %}

@@ -1,11 +1,11 @@
 -- Every link must join identifiers of one component. Rows returned here mean label propagation stopped
 -- before it settled: raise var('identity_max_iterations') in dbt_project.yml.
--- Like the generic tests on incremental models (macros/last_build_tests.sql), a night checks what its build
--- wrote: the links it wrote and every link touching a node whose component it recomputed. Other links join
--- components no build has touched since they were checked. A first build, a full refresh and
--- --vars '{full_table_tests: true}' check every link.
-{%- set edges_written = last_build_condition(ref('int_identity_edges'), 'changed_at') %}
-{%- set nodes_recomputed = last_build_condition(ref('int_identifiers_clustered'), 'changed_at') %}
+-- Like the generic tests on incremental models (macros/last_build_tests.sql), a night checks what was written
+-- since this test last passed: the links written since and every link touching a node whose component was
+-- recomputed since. Other links join components no build has touched since they were checked. A first run,
+-- an edited test and --vars '{full_table_tests: true}' check every link.
+{%- set edges_written = rows_since_test_passed(ref('int_identity_edges'), 'changed_at') %}
+{%- set nodes_recomputed = rows_since_test_passed(ref('int_identifiers_clustered'), 'changed_at') %}
 with
 
 edges as (
