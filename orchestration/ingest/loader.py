@@ -188,8 +188,7 @@ def _read_lines(con: duckdb.DuckDBPyConnection, landed: Path, encoding: str, wor
     duplicate-line count (computed once here, compared as text only where it repeats).
     A UTF-8 file is read in place while a thread computes its checksum; DuckDB validates UTF-8 as it reads.
     """
-    con.execute("drop view if exists lines")
-    con.execute("drop table if exists lines_in_memory")
+    _drop_lines(con)
     lines_file = work_dir / "lines.parquet"
     lines_file.unlink(missing_ok=True)  # the previous file's lines
     if readable_in_place(landed, encoding):
@@ -308,7 +307,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, load: _Load, decoded: DecodedFile
 
 
 def _drop_lines(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("drop view lines")
+    con.execute("drop view if exists lines")
     con.execute("drop table if exists lines_in_memory")
 
 

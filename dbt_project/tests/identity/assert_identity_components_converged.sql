@@ -1,6 +1,6 @@
 -- Every link must join identifiers of one component. Rows returned here mean label propagation stopped
 -- before it settled: raise var('identity_max_iterations') in dbt_project.yml.
--- Like the generic tests on incremental models (macros/last_build_tests.sql), a night checks what was written
+-- Like the generic tests on incremental models (macros/tests_since_passed.sql), a night checks what was written
 -- since this test last passed: the links written since and every link touching a node whose component was
 -- recomputed since. Other links join components no build has touched since they were checked. A first run,
 -- an edited test and --vars '{full_table_tests: true}' check every link.

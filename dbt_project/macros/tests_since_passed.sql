@@ -44,7 +44,7 @@
 
 {#- The condition selecting the rows this test needs to see, or none for the whole table. -#}
 {% macro rows_to_test(relation) -%}
-    {%- if not execute or var('full_table_tests', false) -%}
+    {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set test_name = (model.get('test_metadata') or {}).get('name') -%}

@@ -1,4 +1,4 @@
-"""Tests on incremental models check the rows written since the test last passed (dbt_project/macros/last_build_tests.sql).
+"""Tests on incremental models check the rows written since the test last passed (dbt_project/macros/tests_since_passed.sql).
 
 A duplicate key written after the test passed fails `unique`, also against an older row; a failure keeps failing
 on the next runs until it is fixed; a duplicate among rows the test already passed on is found only by
