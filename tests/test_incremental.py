@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 
 import duckdb
 import pytest
@@ -29,6 +30,7 @@ INCREMENTAL_MODELS = {
     "int_web_events_resolved", "int_esp_activity_resolved",
     "int_identifiers_observed", "int_identifiers_assessed", "int_identity_edges", "int_identifiers_clustered",
     "int_identifiers_resolved", "int_records_resolved", "int_orders_unified", "int_order_lines_unified",
+    "int_customer_profiles_survived", "int_customer_channels_assessed",
 }
 
 
@@ -107,10 +109,12 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     email and phone (its record no longer names anyone), a customer's phone, known from earlier dumps, is
     typed on four other accounts' orders (it becomes shared and stops linking, also in the records of the
     earlier dumps that nothing re-delivers), a web order with an ERP mirror gets another order number (the
-    mirror becomes an order of its own), and the login events of a device's only account lose the account
-    (the device leaves the identity graph, and its events their customer). The re-sent rows have the same dump date, file and
-    line numbers as the stored ones: only the later load decides. The next night must give what a full build of
-    the lake gives: identity resolution must drop the identifiers the records no longer carry.
+    mirror becomes an order of its own), the login events of a device's only account lose the account (the
+    device leaves the identity graph, and its events their customer), and the loyalty program corrects one
+    member's SMS consent and another member's first name (neither is an identifier: only the customer 360's
+    own change detection sees them). The re-sent rows have the same dump date, file and line numbers as the
+    stored ones: only the later load decides. The next night must give what a full build of the lake gives:
+    identity resolution must drop the identifiers the records no longer carry.
     """
     paths = data_paths(two_nights.root)
     last_dump = max(p.name for p in paths.landing.iterdir())
@@ -161,6 +165,7 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     order_id, guest_record = _correct_last_orders_file(
         paths.landing / last_dump, shared_phone, mirrored_orders, merging=(email, phone))
     _forget_the_login(paths.landing / last_dump, device, account)
+    consent_member, renamed_member = _correct_last_members_file(paths.landing / last_dump)
     with warehouse_connection(two_nights.root) as con:
         assert con.execute(
             "select count(*) from int_identifiers_observed where record_id = ?", [guest_record]).fetchone()[0] > 0
@@ -191,7 +196,13 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             "select count(distinct customer_id) from int_identifiers_resolved where identifier_key in (?, ?)",
             [f"email:{email}", f"phone:{phone}"],
         ).fetchone()[0]
+        members = dict(con.execute(
+            "select loyalty_member_id, [first_name, has_sms_consent::varchar] from stg_loyalty__members "
+            "where loyalty_member_id in (?, ?)", [consent_member.member_id, renamed_member],
+        ).fetchall())
     assert float(amount) == 12345.67
+    assert members[renamed_member][0] == RENAMED_FIRST_NAME
+    assert members[consent_member.member_id][1] == str(consent_member.sms_consent).lower()
     assert guest_observations == 0
     assert phone_links == (False,)
     assert device_left
@@ -235,6 +246,36 @@ def _correct_last_orders_file(
 
     orders_file.write_text("\n".join([header, *(",".join(row) for row in rows), ""]), encoding="utf-8")
     return corrected[column["order_id"]], f"shop_order:{guest[column['order_id']]}"
+
+
+RENAMED_FIRST_NAME = "Исправленное-Имя"
+
+
+@dataclass(frozen=True)
+class ConsentCorrection:
+    member_id: int
+    sms_consent: bool
+
+
+def _correct_last_members_file(dump_dir) -> tuple[ConsentCorrection, int]:
+    """The loyalty program re-sends the dump's members: one member's SMS consent flipped, another renamed.
+
+    Nothing else changes, update times included, so the customer 360 can only notice by comparing its inputs.
+    """
+    members_file = sorted((dump_dir / "loyalty").glob("members_*.csv"))[-1]
+    header, *lines = members_file.read_text(encoding="utf-8").split("\n")
+    columns = header.split(",")
+    rows = [line.split(",") for line in lines if line]
+    member_id, sms_consent, first_name = (columns.index(c) for c in ("member_id", "sms_consent", "first_name"))
+    # Well-formed rows only (the sample's defects include malformed ones the loader quarantines).
+    consent_row, renamed_row = [row for row in rows if len(row) == len(columns) and row[member_id].isdigit()][:2]
+    consent_row[sms_consent] = "false" if consent_row[sms_consent] == "true" else "true"
+    renamed_row[first_name] = RENAMED_FIRST_NAME
+    members_file.write_text("\n".join([header, *(",".join(row) for row in rows), ""]), encoding="utf-8")
+    return (
+        ConsentCorrection(int(consent_row[member_id]), consent_row[sms_consent] == "true"),
+        int(renamed_row[member_id]),
+    )
 
 
 def _forget_the_login(dump_dir, device: str, account: int) -> None:

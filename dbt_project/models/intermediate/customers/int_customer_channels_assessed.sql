@@ -7,6 +7,18 @@
 -- suppressed by an unsubscribe, hard bounce or spam complaint the messaging platform reported for that
 -- address on that channel at or after the consent: consent given again after a suppression restores it.
 -- contactability_status: contactable | no_consent | no_address | unsubscribe | hard_bounce | spam_complaint.
+--
+-- Incremental: a night re-assesses the customers whose survivor profile changed or is new
+-- (int_customer_profiles_survived.changed_at), whose loyalty consents changed (each row keeps a fingerprint of
+-- the customer's loyalty records and their consents), and whose email or phone received a suppression event
+-- staged since the last build. A customer merged away leaves tombstones that the post-hook deletes.
+-- changed_at moves only when a row's values change.
+{{ config(
+    materialized='incremental',
+    unique_key=['customer_id', 'channel'],
+    meta={'last_build_column': 'changed_at'},
+    post_hook="{{ delete_tombstones('contactability_status') }}",
+) }}
 with
 
 profiles as (
@@ -29,6 +41,67 @@ channels as (
     select unnest(['email', 'sms', 'push']) as channel
 ),
 
+consent_fingerprints as (
+    -- What the consents of a customer are decided from: their loyalty records and those records' consents.
+    select
+        records_resolved.customer_id,
+        sum(hash(
+            loyalty_members.loyalty_member_id, loyalty_members.updated_at,
+            loyalty_members.has_email_consent, loyalty_members.email_consent_at,
+            loyalty_members.has_sms_consent, loyalty_members.sms_consent_at,
+            loyalty_members.has_push_consent, loyalty_members.push_consent_at
+        ))::hugeint as consent_fingerprint,
+    from loyalty_members
+    inner join records_resolved
+        on 'loyalty_member:' || loyalty_members.loyalty_member_id = records_resolved.record_id
+    group by records_resolved.customer_id
+),
+
+{% if is_incremental() %}
+{%- do require_incremental_columns(['consent_fingerprint', 'changed_at']) %}
+stored_customers as (
+    select customer_id, consent_fingerprint from {{ this }} where channel = 'email'
+),
+
+new_suppressions as (
+    select email, phone
+    from esp_activity
+    where is_suppression_event
+        and staged_at > {{ changed_watermark() }}
+),
+
+customers_to_assess as (
+    select profiles.customer_id
+    from profiles
+    left join consent_fingerprints
+        on profiles.customer_id = consent_fingerprints.customer_id
+    left join stored_customers
+        on profiles.customer_id = stored_customers.customer_id
+    where stored_customers.customer_id is null
+        or profiles.changed_at > {{ changed_watermark() }}
+        or stored_customers.consent_fingerprint is distinct from consent_fingerprints.consent_fingerprint
+    union
+    -- The emails and phones suppressed since the last build (a superset of each channel's: cheap, and exact).
+    select profiles.customer_id
+    from profiles
+    semi join new_suppressions
+        on profiles.email = new_suppressions.email
+    union
+    select profiles.customer_id
+    from profiles
+    semi join new_suppressions
+        on profiles.phone = new_suppressions.phone
+),
+
+profiles_to_assess as (
+    select * from profiles semi join customers_to_assess using (customer_id)
+),
+{% else %}
+profiles_to_assess as (
+    select * from profiles
+),
+{% endif %}
+
 member_consents as (
     select
         records_resolved.customer_id,
@@ -40,6 +113,8 @@ member_consents as (
     from loyalty_members
     inner join records_resolved
         on 'loyalty_member:' || loyalty_members.loyalty_member_id = records_resolved.record_id
+    semi join profiles_to_assess
+        on records_resolved.customer_id = profiles_to_assess.customer_id
     cross join lateral (
         select 'email' as channel, loyalty_members.has_email_consent as has_consent, loyalty_members.email_consent_at as consent_at
         union all
@@ -66,7 +141,7 @@ customer_channels as (
         coalesce(latest_consents.has_consent, false) as has_consent,
         latest_consents.consent_at,
         latest_consents.loyalty_member_id as consent_loyalty_member_id,
-    from profiles
+    from profiles_to_assess as profiles
     cross join channels
     left join latest_consents
         on profiles.customer_id = latest_consents.customer_id
@@ -103,7 +178,7 @@ suppressions as (
     group by customer_channels.customer_id, customer_channels.channel
 ),
 
-final as (
+assessed as (
     select
         customer_channels.customer_id,
         customer_channels.channel,
@@ -122,10 +197,33 @@ final as (
         customer_channels.has_consent
             and customer_channels.address is not null
             and suppressions.suppressed_by is null as is_contactable,
+        consent_fingerprints.consent_fingerprint,
     from customer_channels
     left join suppressions
         on customer_channels.customer_id = suppressions.customer_id
         and customer_channels.channel = suppressions.channel
+    left join consent_fingerprints
+        on customer_channels.customer_id = consent_fingerprints.customer_id
+),
+
+final as (
+    select
+        assessed.*,
+        {{ stamp_when_changed('assessed', [
+            'address', 'has_consent', 'consent_at', 'consent_loyalty_member_id', 'suppressed_by', 'suppressed_at',
+            'contactability_status', 'is_contactable',
+        ], 'changed_at') }} as changed_at,
+    from assessed
+    {%- if is_incremental() %}
+    left join {{ this }} as previous
+        on assessed.customer_id = previous.customer_id
+        and assessed.channel = previous.channel
+    union all by name
+    -- Merged away: tombstones (no status) replace the stored rows and the post-hook deletes them.
+    select customer_id, channel, {{ build_stamp() }} as changed_at
+    from {{ this }}
+    anti join profiles using (customer_id)
+    {%- endif %}
 )
 
 select * from final

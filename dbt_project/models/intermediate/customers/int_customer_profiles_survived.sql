@@ -4,6 +4,20 @@
 -- so the choice never depends on row order. Emails and phones are only candidates when valid and linking
 -- (int_identifiers_assessed.is_linking): a placeholder or a shared family address is never a profile's
 -- contact. Empty values are not candidates, so a field falls back to the next record that has it.
+--
+-- Incremental: each profile keeps a fingerprint of its inputs (its records, their values and the sources'
+-- priorities). A night re-derives the customers whose fingerprint changed (a record joined, left or was
+-- re-delivered with other values; a priority was edited), the customers of records int_records_resolved
+-- re-resolved (an email or phone may have started or stopped linking), and new customers; a customer no
+-- longer in int_records_resolved (merged away) leaves a tombstone that the post-hook deletes. changed_at moves
+-- only when a profile's values change: int_customer_channels_assessed reads those.
+{{ config(
+    materialized='incremental',
+    unique_key='customer_id',
+    meta={'last_build_column': 'changed_at'},
+    post_hook="{{ delete_tombstones('records_fingerprint') }}",
+) }}
+
 with
 
 loyalty_members as (
@@ -80,23 +94,63 @@ source_records as (
     from erp_documents
 ),
 
-candidates as (
-    -- One row per (record, field, value), values as text; birth_date is cast back at the end.
-    unpivot (
-        select
-            record_id,
-            recorded_at,
-            first_name,
-            last_name,
-            email,
-            phone,
-            cast(birth_date as varchar) as birth_date,
-            gender,
-        from source_records
-    )
-    on first_name, last_name, email, phone, birth_date, gender
-    into name field_name value field_value
+customer_records as (
+    -- Every resolved record with its profile values (records of other sources, such as web logins, have none
+    -- but still count in the fingerprint: they decide that the customer exists).
+    select
+        records_resolved.customer_id,
+        records_resolved.record_id,
+        records_resolved.record_source,
+        source_priority.priority,
+        source_records.recorded_at,
+        source_records.first_name,
+        source_records.last_name,
+        source_records.email,
+        source_records.phone,
+        source_records.birth_date,
+        source_records.gender,
+    from records_resolved
+    left join source_records
+        on records_resolved.record_id = source_records.record_id
+    left join source_priority
+        on records_resolved.record_source = source_priority.record_source
 ),
+
+fingerprints as (
+    select
+        customer_id,
+        count(*) as record_count,
+        sum(hash(
+            record_id, priority, recorded_at, first_name, last_name, email, phone, birth_date, gender
+        ))::hugeint as records_fingerprint,
+    from customer_records
+    group by customer_id
+),
+
+{% if is_incremental() %}
+{%- do require_incremental_columns(['records_fingerprint', 'changed_at']) %}
+customers_to_survive as (
+    select fingerprints.customer_id
+    from fingerprints
+    left join {{ this }} as stored
+        on fingerprints.customer_id = stored.customer_id
+    where stored.customer_id is null
+        or stored.record_count <> fingerprints.record_count
+        or stored.records_fingerprint <> fingerprints.records_fingerprint
+    union
+    select customer_id
+    from records_resolved
+    where changed_at > {{ changed_watermark() }}
+),
+
+records_to_survive as (
+    select * from customer_records semi join customers_to_survive using (customer_id)
+),
+{% else %}
+records_to_survive as (
+    select * from customer_records
+),
+{% endif %}
 
 linking_identifiers as (
     select identifier_key
@@ -104,25 +158,44 @@ linking_identifiers as (
     where is_linking
 ),
 
+candidates as (
+    -- One row per (record, field, value), values as text; birth_date is cast back at the end.
+    unpivot (
+        select
+            customer_id,
+            record_id,
+            record_source,
+            priority,
+            recorded_at,
+            first_name,
+            last_name,
+            email,
+            phone,
+            cast(birth_date as varchar) as birth_date,
+            gender,
+        from records_to_survive
+        -- Records of a source without a priority are never candidates.
+        where priority is not null
+    )
+    on first_name, last_name, email, phone, birth_date, gender
+    into name field_name value field_value
+),
+
 ranked_candidates as (
     select
-        records_resolved.customer_id,
-        records_resolved.record_source,
+        candidates.customer_id,
+        candidates.record_source,
         candidates.field_name,
         candidates.field_value,
         row_number() over (
-            partition by records_resolved.customer_id, candidates.field_name
+            partition by candidates.customer_id, candidates.field_name
             order by
-                source_priority.priority,
+                candidates.priority,
                 candidates.recorded_at desc nulls last,
                 candidates.field_value,
                 candidates.record_id
         ) as candidate_rank
     from candidates
-    inner join records_resolved
-        on candidates.record_id = records_resolved.record_id
-    inner join source_priority
-        on records_resolved.record_source = source_priority.record_source
     left join linking_identifiers
         on candidates.field_name || ':' || candidates.field_value = linking_identifiers.identifier_key
     where candidates.field_name not in ('email', 'phone')
@@ -149,13 +222,9 @@ survivors as (
     group by customer_id
 ),
 
-customers as (
-    select distinct customer_id from records_resolved
-),
-
-final as (
+survived as (
     select
-        customers.customer_id,
+        fingerprints.customer_id,
         survivors.first_name,
         survivors.last_name,
         survivors.email,
@@ -168,9 +237,33 @@ final as (
         survivors.phone_source,
         survivors.birth_date_source,
         survivors.gender_source,
-    from customers
+        fingerprints.record_count,
+        fingerprints.records_fingerprint,
+    from fingerprints
+    {%- if is_incremental() %}
+    semi join customers_to_survive using (customer_id)
+    {%- endif %}
     left join survivors
-        on customers.customer_id = survivors.customer_id
+        on fingerprints.customer_id = survivors.customer_id
+),
+
+final as (
+    select
+        survived.*,
+        {{ stamp_when_changed('survived', [
+            'first_name', 'last_name', 'email', 'phone', 'birth_date', 'gender',
+            'first_name_source', 'last_name_source', 'email_source', 'phone_source', 'birth_date_source',
+            'gender_source',
+        ], 'changed_at') }} as changed_at,
+    from survived
+    {{- join_previous_row('survived', 'customer_id') }}
+    {%- if is_incremental() %}
+    union all by name
+    -- Merged away: a tombstone (no fingerprint) replaces the stored profile and the post-hook deletes it.
+    select customer_id, {{ build_stamp() }} as changed_at
+    from {{ this }}
+    anti join fingerprints using (customer_id)
+    {%- endif %}
 )
 
 select * from final
