@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import duckdb
 import pytest
@@ -112,7 +113,8 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     mirror becomes an order of its own), the login events of a device's only account lose the account (the
     device leaves the identity graph, and its events their customer), and the loyalty program corrects one
     member's SMS consent and another member's first name (neither is an identifier: only the customer 360's
-    own change detection sees them). The re-sent rows have the same dump date, file and line numbers as the
+    own change detection sees them), and the messaging platform reports one more event: a contactable
+    customer unsubscribed. The re-sent rows have the same dump date, file and line numbers as the
     stored ones: only the later load decides. The next night must give what a full build of the lake gives:
     identity resolution must drop the identifiers the records no longer carry.
     """
@@ -154,6 +156,12 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             f"select identifier_value, customer_id from int_identifiers_resolved "
             f"where identifier_type = 'email' and {earlier} order by first_seen_at, identifier_key limit 1"
         ).fetchone()
+        business_day_end = f"{date.fromisoformat(last_dump) - timedelta(days=1)} 23:59:59"
+        unsubscribed_email = con.execute(
+            "select address from int_customer_channels_assessed "
+            "where channel = 'email' and is_contactable and consent_at < cast(? as timestamp) "
+            "order by customer_id limit 1", [business_day_end],
+        ).fetchone()[0]
         phone = con.execute(
             f"select identifier_value from int_identifiers_resolved where identifier_type = 'phone' "
             f"and customer_id <> ? and identifier_value <> ? and {earlier} "
@@ -166,6 +174,7 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
         paths.landing / last_dump, shared_phone, mirrored_orders, merging=(email, phone))
     _forget_the_login(paths.landing / last_dump, device, account)
     consent_member, renamed_member = _correct_last_members_file(paths.landing / last_dump)
+    _add_an_unsubscribe(paths.landing / last_dump, unsubscribed_email, business_day_end)
     with warehouse_connection(two_nights.root) as con:
         assert con.execute(
             "select count(*) from int_identifiers_observed where record_id = ?", [guest_record]).fetchone()[0] > 0
@@ -196,12 +205,17 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             "select count(distinct customer_id) from int_identifiers_resolved where identifier_key in (?, ?)",
             [f"email:{email}", f"phone:{phone}"],
         ).fetchone()[0]
+        unsubscribed = con.execute(
+            "select contactability_status from int_customer_channels_assessed where channel = 'email' "
+            "and address = ?", [unsubscribed_email],
+        ).fetchall()
         members = dict(con.execute(
             "select loyalty_member_id, [first_name, has_sms_consent::varchar] from stg_loyalty__members "
             "where loyalty_member_id in (?, ?)", [consent_member.member_id, renamed_member],
         ).fetchall())
     assert float(amount) == 12345.67
     assert members[renamed_member][0] == RENAMED_FIRST_NAME
+    assert unsubscribed == [("unsubscribe",)]
     assert members[consent_member.member_id][1] == str(consent_member.sms_consent).lower()
     assert guest_observations == 0
     assert phone_links == (False,)
@@ -276,6 +290,14 @@ def _correct_last_members_file(dump_dir) -> tuple[ConsentCorrection, int]:
         ConsentCorrection(int(consent_row[member_id]), consent_row[sms_consent] == "true"),
         int(renamed_row[member_id]),
     )
+
+
+def _add_an_unsubscribe(dump_dir, email: str, occurred_at: str) -> None:
+    """The messaging platform's re-sent activity carries one event more: `email` unsubscribed."""
+    activity_file = sorted((dump_dir / "esp").glob("activity_*.csv"))[-1]
+    text = activity_file.read_text(encoding="utf-8")
+    line = f"correction-unsubscribe-0001,email,{email},,unsubscribe,{occurred_at},correction"
+    activity_file.write_text(text.rstrip("\n") + "\n" + line + "\n", encoding="utf-8")
 
 
 def _forget_the_login(dump_dir, device: str, account: int) -> None:

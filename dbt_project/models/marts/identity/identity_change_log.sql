@@ -3,6 +3,13 @@
 -- identifier moved to another customer (a merge when its old customer vanished, a split when the old
 -- customer still exists), or an identifier that stopped linking (blocked). The first run records every
 -- identifier as new. Append-only: the latest row per identifier is its current assignment.
+--
+-- Incremental: only the identifiers whose assignment can have changed since the log's last build are
+-- compared with their latest logged row: those int_identifiers_resolved stamped (new, or another customer_id)
+-- and those int_identifiers_assessed re-assessed or that started or stopped linking. Every other identifier
+-- has the customer_id, or the block, it had when the log last ran. (The log stamps rows with the time of the
+-- insert, after the start of the build that wrote the upstream rows it read: its newest stamp is a watermark
+-- for the upstream stamps.)
 with
 
 resolved as (
@@ -17,6 +24,25 @@ observations as (
     select * from {{ ref('int_identifiers_observed') }}
 ),
 
+{% if is_incremental() %}
+candidates as (
+    select identifier_key from resolved where changed_at > {{ changed_watermark() }}
+    union
+    select identifier_key
+    from assessed
+    where changed_at > {{ changed_watermark() }}
+        or linking_changed_at > {{ changed_watermark() }}
+),
+
+candidate_assessments as (
+    select * from assessed semi join candidates using (identifier_key)
+),
+{% else %}
+candidate_assessments as (
+    select * from assessed
+),
+{% endif %}
+
 current_assignments as (
     select
         assessed.identifier_key,
@@ -24,7 +50,7 @@ current_assignments as (
         assessed.identifier_value,
         resolved.customer_id,
         assessed.block_reason
-    from assessed
+    from candidate_assessments as assessed
     left join resolved
         on assessed.identifier_key = resolved.identifier_key
 ),
@@ -33,6 +59,7 @@ current_assignments as (
 previous_assignments as (
     select identifier_key, customer_id
     from {{ this }}
+    semi join candidates using (identifier_key)
     qualify row_number() over (partition by identifier_key order by changed_at desc, change_type) = 1
 ),
 {% else %}
@@ -42,9 +69,6 @@ previous_assignments as (
 ),
 {% endif %}
 
-surviving_customers as (
-    select distinct customer_id from resolved
-),
 
 changed as (
     select
@@ -56,6 +80,12 @@ changed as (
         on current_assignments.identifier_key = previous_assignments.identifier_key
     where previous_assignments.customer_id is distinct from current_assignments.customer_id
         or previous_assignments.identifier_key is null
+),
+
+surviving_customers as (
+    select distinct customer_id
+    from resolved
+    where customer_id in (select previous_customer_id from changed)
 ),
 
 evidence as (
