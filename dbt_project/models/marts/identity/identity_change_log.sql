@@ -6,7 +6,8 @@
 --
 -- Incremental: only the identifiers whose assignment can have changed since the log's last build are
 -- compared with their latest logged row: those int_identifiers_resolved stamped (new, or another customer_id)
--- and those int_identifiers_assessed re-assessed or that started or stopped linking. Every other identifier
+-- and those int_identifiers_assessed re-assessed (which includes every one that started or stopped linking,
+-- whose customer_id becomes null or comes back). Every other identifier
 -- has the customer_id, or the block, it had when the log last ran. (The log stamps rows with the time of the
 -- insert, after the start of the build that wrote the upstream rows it read: its newest stamp is a watermark
 -- for the upstream stamps.)
@@ -25,13 +26,13 @@ observations as (
 ),
 
 {% if is_incremental() %}
+{#- The log's stamps are instants (current_timestamp); the upstream stamps are UTC wall-clock times. -#}
+{%- set logged_through = "(select coalesce(max(changed_at) at time zone 'UTC', timestamp '1970-01-01') from " ~ this ~ ")" %}
 candidates as (
-    select identifier_key from resolved where changed_at > {{ changed_watermark() }}
+    select identifier_key from resolved where changed_at > {{ logged_through }}
     union
-    select identifier_key
-    from assessed
-    where changed_at > {{ changed_watermark() }}
-        or linking_changed_at > {{ changed_watermark() }}
+    -- Re-assessed tonight; an identifier that starts or stops linking is always among them.
+    select identifier_key from assessed where changed_at > {{ logged_through }}
 ),
 
 candidate_assessments as (
