@@ -86,7 +86,9 @@ changed as (
 surviving_customers as (
     select distinct customer_id
     from resolved
-    where customer_id in (select previous_customer_id from changed)
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from previous_assignments)
+    {%- endif %}
 ),
 
 evidence as (
