@@ -113,8 +113,9 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     mirror becomes an order of its own), the login events of a device's only account lose the account (the
     device leaves the identity graph, and its events their customer), and the loyalty program corrects one
     member's SMS consent and another member's first name (neither is an identifier: only the customer 360's
-    own change detection sees them), and the messaging platform reports one more event: a contactable
-    customer unsubscribed. The re-sent rows have the same dump date, file and line numbers as the
+    own change detection sees them), and the messaging platform reports one more event (a contactable
+    customer unsubscribed) and corrects the address of another suppression (its old address is no longer
+    suppressed). The re-sent rows have the same dump date, file and line numbers as the
     stored ones: only the later load decides. The next night must give what a full build of the lake gives:
     identity resolution must drop the identifiers the records no longer carry.
     """
@@ -162,6 +163,23 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             "where channel = 'email' and is_contactable and consent_at < cast(? as timestamp) "
             "order by customer_id limit 1", [business_day_end],
         ).fetchone()[0]
+        # A suppression, the only one its address ever had: re-sent (same message and event) for another address.
+        readdressed = con.execute("""
+            select message_id, email, event_type, strftime(occurred_at, '%Y-%m-%d %H:%M:%S'), campaign
+            from stg_esp__activity
+            where is_suppression_event and channel = 'email'
+                and email in (
+                    select address from int_customer_channels_assessed
+                    where channel = 'email' and suppressed_by is not null
+                )
+                and email not in (
+                    select email from stg_esp__activity
+                    where is_suppression_event and email is not null
+                    group by email having count(*) > 1
+                )
+            order by message_id
+            limit 1
+        """).fetchone()
         phone = con.execute(
             f"select identifier_value from int_identifiers_resolved where identifier_type = 'phone' "
             f"and customer_id <> ? and identifier_value <> ? and {earlier} "
@@ -174,7 +192,11 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
         paths.landing / last_dump, shared_phone, mirrored_orders, merging=(email, phone))
     _forget_the_login(paths.landing / last_dump, device, account)
     consent_member, renamed_member = _correct_last_members_file(paths.landing / last_dump)
-    _add_an_unsubscribe(paths.landing / last_dump, unsubscribed_email, business_day_end)
+    message_id, readdressed_email, event_type, occurred_at, campaign = readdressed
+    _add_activity(paths.landing / last_dump, [
+        f"correction-unsubscribe-0001,email,{unsubscribed_email},,unsubscribe,{business_day_end},correction",
+        f"{message_id},email,{READDRESSED_EMAIL},,{event_type},{occurred_at},{campaign or ''}",
+    ])
     with warehouse_connection(two_nights.root) as con:
         assert con.execute(
             "select count(*) from int_identifiers_observed where record_id = ?", [guest_record]).fetchone()[0] > 0
@@ -209,6 +231,10 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             "select contactability_status from int_customer_channels_assessed where channel = 'email' "
             "and address = ?", [unsubscribed_email],
         ).fetchall()
+        no_longer_suppressed = con.execute(
+            "select suppressed_by from int_customer_channels_assessed where channel = 'email' and address = ?",
+            [readdressed_email],
+        ).fetchall()
         members = dict(con.execute(
             "select loyalty_member_id, [first_name, has_sms_consent::varchar] from stg_loyalty__members "
             "where loyalty_member_id in (?, ?)", [consent_member.member_id, renamed_member],
@@ -216,6 +242,7 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     assert float(amount) == 12345.67
     assert members[renamed_member][0] == RENAMED_FIRST_NAME
     assert unsubscribed == [("unsubscribe",)]
+    assert no_longer_suppressed and all(row == (None,) for row in no_longer_suppressed)
     assert members[consent_member.member_id][1] == str(consent_member.sms_consent).lower()
     assert guest_observations == 0
     assert phone_links == (False,)
@@ -292,12 +319,14 @@ def _correct_last_members_file(dump_dir) -> tuple[ConsentCorrection, int]:
     )
 
 
-def _add_an_unsubscribe(dump_dir, email: str, occurred_at: str) -> None:
-    """The messaging platform's re-sent activity carries one event more: `email` unsubscribed."""
+READDRESSED_EMAIL = "readdressed.after.correction@example.org"
+
+
+def _add_activity(dump_dir, lines: list[str]) -> None:
+    """The messaging platform's re-sent activity carries these lines more (new events, or corrected ones)."""
     activity_file = sorted((dump_dir / "esp").glob("activity_*.csv"))[-1]
     text = activity_file.read_text(encoding="utf-8")
-    line = f"correction-unsubscribe-0001,email,{email},,unsubscribe,{occurred_at},correction"
-    activity_file.write_text(text.rstrip("\n") + "\n" + line + "\n", encoding="utf-8")
+    activity_file.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _forget_the_login(dump_dir, device: str, account: int) -> None:

@@ -10,13 +10,13 @@
 --
 -- Incremental: a night re-assesses the customers whose survivor profile changed or is new
 -- (int_customer_profiles_survived.changed_at), whose loyalty consents changed (each row keeps a fingerprint of
--- the customer's loyalty records and their consents), and whose email or phone received a suppression event
--- staged since the last build. A customer merged away leaves tombstones that the post-hook deletes.
+-- the customer's loyalty records and their consents), whose email or phone received a suppression event
+-- staged since the last build, and whose stored suppression no longer has its event (the messaging platform
+-- re-sent it for another address). A customer merged away leaves tombstones that the post-hook deletes.
 -- changed_at moves only when a row's values change.
 {{ config(
     materialized='incremental',
     unique_key=['customer_id', 'channel'],
-    meta={'last_build_column': 'changed_at'},
     post_hook="{{ delete_tombstones('contactability_status') }}",
 ) }}
 with
@@ -91,6 +91,17 @@ customers_to_assess as (
     from profiles
     semi join new_suppressions
         on profiles.phone = new_suppressions.phone
+    union
+    -- Stored suppressions whose event is gone: re-delivered with another address, or as another event type.
+    select stored.customer_id
+    from {{ this }} as stored
+    anti join esp_activity
+        on esp_activity.is_suppression_event
+        and stored.channel = esp_activity.channel
+        and stored.address = case when esp_activity.channel = 'email' then esp_activity.email else esp_activity.phone end
+        and stored.suppressed_by = esp_activity.event_type
+        and stored.suppressed_at = esp_activity.occurred_at
+    where stored.suppressed_by is not null
 ),
 
 profiles_to_assess as (
