@@ -111,11 +111,11 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     typed on four other accounts' orders (it becomes shared and stops linking, also in the records of the
     earlier dumps that nothing re-delivers), a web order with an ERP mirror gets another order number (the
     mirror becomes an order of its own), the login events of a device's only account lose the account (the
-    device leaves the identity graph, and its events their customer), and the loyalty program corrects one
-    member's SMS consent and another member's first name (neither is an identifier: only the customer 360's
-    own change detection sees them), and the messaging platform reports one more event (a contactable
-    customer unsubscribed) and corrects the address of another suppression (its old address is no longer
-    suppressed). The re-sent rows have the same dump date, file and line numbers as the
+    device leaves the identity graph, and its events their customer), the loyalty program corrects one
+    member's SMS consent and another member's first name (neither is an identifier: the consent reaches
+    contactability only through its consent fingerprint), and the messaging platform reports one more event (a
+    contactable customer unsubscribed) and corrects the address of another suppression (its old address is no
+    longer suppressed). The re-sent rows have the same dump date, file and line numbers as the
     stored ones: only the later load decides. The next night must give what a full build of the lake gives:
     identity resolution must drop the identifiers the records no longer carry.
     """
@@ -301,7 +301,8 @@ class ConsentCorrection:
 def _correct_last_members_file(dump_dir) -> tuple[ConsentCorrection, int]:
     """The loyalty program re-sends the dump's members: one member's SMS consent flipped, another renamed.
 
-    Nothing else changes, update times included, so the customer 360 can only notice by comparing its inputs.
+    Nothing else changes, update times included: the consent reaches contactability only through its consent
+    fingerprint.
     """
     members_file = sorted((dump_dir / "loyalty").glob("members_*.csv"))[-1]
     header, *lines = members_file.read_text(encoding="utf-8").split("\n")
