@@ -144,10 +144,13 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- `key`: a column, or a list of columns (the model's unique_key). -#}
 {% macro join_previous_row(current, key) -%}
     {%- if is_incremental() %}
     left join {{ this }} as previous
-        on {{ current }}.{{ key }} = previous.{{ key }}
+        on {% for column in key_list(key) -%}
+        {{ current }}.{{ column }} = previous.{{ column }}{{ ' and ' if not loop.last }}
+        {%- endfor %}
     {%- endif %}
 {%- endmacro %}
 

@@ -41,6 +41,17 @@ channels as (
     select unnest(['email', 'sms', 'push']) as channel
 ),
 
+suppression_events as (
+    select
+        channel,
+        case when channel = 'email' then email else phone end as address,
+        event_type,
+        occurred_at,
+        staged_at,
+    from esp_activity
+    where is_suppression_event
+),
+
 consent_fingerprints as (
     -- What the consents of a customer are decided from: their loyalty records and those records' consents.
     select
@@ -64,10 +75,7 @@ stored_customers as (
 ),
 
 new_suppressions as (
-    select email, phone
-    from esp_activity
-    where is_suppression_event
-        and staged_at > {{ changed_watermark() }}
+    select channel, address from suppression_events where staged_at > {{ changed_watermark() }}
 ),
 
 customers_to_assess as (
@@ -81,26 +89,25 @@ customers_to_assess as (
         or profiles.changed_at > {{ changed_watermark() }}
         or stored_customers.consent_fingerprint is distinct from consent_fingerprints.consent_fingerprint
     union
-    -- The emails and phones suppressed since the last build (a superset of each channel's: cheap, and exact).
+    -- The addresses suppressed since the last build: the email for email, the phone for sms and push.
     select profiles.customer_id
     from profiles
     semi join new_suppressions
-        on profiles.email = new_suppressions.email
+        on new_suppressions.channel = 'email' and profiles.email = new_suppressions.address
     union
     select profiles.customer_id
     from profiles
     semi join new_suppressions
-        on profiles.phone = new_suppressions.phone
+        on new_suppressions.channel <> 'email' and profiles.phone = new_suppressions.address
     union
     -- Stored suppressions whose event is gone: re-delivered with another address, or as another event type.
     select stored.customer_id
     from {{ this }} as stored
-    anti join esp_activity
-        on esp_activity.is_suppression_event
-        and stored.channel = esp_activity.channel
-        and stored.address = case when esp_activity.channel = 'email' then esp_activity.email else esp_activity.phone end
-        and stored.suppressed_by = esp_activity.event_type
-        and stored.suppressed_at = esp_activity.occurred_at
+    anti join suppression_events
+        on stored.channel = suppression_events.channel
+        and stored.address = suppression_events.address
+        and stored.suppressed_by = suppression_events.event_type
+        and stored.suppressed_at = suppression_events.occurred_at
     where stored.suppressed_by is not null
 ),
 
@@ -159,16 +166,6 @@ customer_channels as (
         and channels.channel = latest_consents.channel
 ),
 
-suppression_events as (
-    select
-        channel,
-        case when channel = 'email' then email else phone end as address,
-        event_type,
-        occurred_at,
-    from esp_activity
-    where is_suppression_event
-),
-
 suppressions as (
     -- The latest suppression of the channel's address since consent (all of them when consent has no time).
     select
@@ -225,10 +222,8 @@ final as (
             'contactability_status', 'is_contactable',
         ], 'changed_at') }} as changed_at,
     from assessed
+    {{- join_previous_row('assessed', ['customer_id', 'channel']) }}
     {%- if is_incremental() %}
-    left join {{ this }} as previous
-        on assessed.customer_id = previous.customer_id
-        and assessed.channel = previous.channel
     union all by name
     -- Merged away: tombstones (no status) replace the stored rows and the post-hook deletes them.
     select customer_id, channel, {{ build_stamp() }} as changed_at

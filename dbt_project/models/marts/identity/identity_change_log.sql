@@ -7,10 +7,10 @@
 -- Incremental: only the identifiers whose assignment can have changed since the log's last build are
 -- compared with their latest logged row: those int_identifiers_resolved stamped (new, or another customer_id)
 -- and those int_identifiers_assessed re-assessed (which includes every one that started or stopped linking,
--- whose customer_id becomes null or comes back). Every other identifier
--- has the customer_id, or the block, it had when the log last ran. (The log stamps rows with current_timestamp,
--- the start of its own transaction: after the start of the build that wrote the upstream rows it read and
--- before the next build's, so its newest stamp is a watermark for the upstream stamps.)
+-- whose customer_id becomes null or comes back). Every other identifier has the customer_id, or the block, it
+-- had when the log last ran. (The log stamps rows with current_timestamp, the start of its own transaction:
+-- after the start of the build that wrote the upstream rows it read and before the next build's, so its
+-- newest stamp is a watermark for the upstream stamps.)
 with
 
 resolved as (
@@ -69,7 +69,6 @@ previous_assignments as (
     where false
 ),
 {% endif %}
-
 
 changed as (
     select
