@@ -98,7 +98,9 @@ def customers_integrity_suite() -> gx.ExpectationSuite:
 
 
 def orders_integrity_suite() -> gx.ExpectationSuite:
-    """orders mart (rows with a customer_id): no orphan orders."""
+    """orders mart (rows with a customer_id): order_id unique, no orphan orders. The gate validates only the
+    orders that can break it (orchestration/quality/integrity.py: ORDERS_SQL): every copy of a repeated
+    order_id and every order whose customer is missing; an empty batch means all orders hold."""
     return gx.ExpectationSuite(name=ORDERS_SUITE, expectations=[
         gx.expectations.ExpectColumnValuesToBeUnique(column="order_id", description="order_id is unique."),
         gx.expectations.ExpectColumnValuesToBeInSet(

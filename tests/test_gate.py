@@ -340,19 +340,57 @@ def test_a_duplicated_customer_id_fails_profile_integrity(built_warehouse):
     assert [f.expectation for f in result.failed_expectations] == ["expect_column_values_to_be_unique"]
 
 
-def test_contactable_without_consent_and_orphan_orders_fail_profile_integrity(built_warehouse):
+def test_contactable_without_consent_fails_profile_integrity(built_warehouse):
     from orchestration.quality.integrity import read_customers, read_orders, validate_profile_integrity
     from orchestration.settings import data_paths
 
     paths = data_paths(built_warehouse)
-    customers, orders = read_customers(paths), read_orders(paths)
+    customers = read_customers(paths)
     customers.loc[customers.index[:2], ["is_sms_contactable", "has_sms_consent"]] = [True, False]
-    orders.loc[orders.index[0], "customer_exists"] = False
-    result = validate_profile_integrity(customers, orders)
-    failed = {f.description for f in result.failed_expectations}
-    assert "Every sms-contactable customer has sms consent." in failed
-    assert "No orphan orders: every order's customer_id exists in the customers mart." in failed
-    assert result.metadata["orphan_orders"] == 1
+    result = validate_profile_integrity(customers, read_orders(paths))
+    assert [f.description for f in result.failed_expectations] == ["Every sms-contactable customer has sms consent."]
+    assert result.metadata["contactable_without_consent_address_or_with_suppression"]["sms"] == 2
+
+
+def test_orphan_and_duplicated_orders_in_the_warehouse_fail_profile_integrity(built_warehouse, tmp_path):
+    """Only the orders that can break the suite are read into pandas; tampering a copy of the warehouse
+    shows that the query finds them: a customer deleted (its orders become orphans) and an order row
+    written twice."""
+    from orchestration.quality.integrity import check_profile_integrity, read_orders
+    from orchestration.settings import data_paths
+
+    clean = read_orders(data_paths(built_warehouse))
+    assert clean.suspects.empty
+    with warehouse_connection(built_warehouse) as con:
+        assert clean.checked == con.execute("select count(*) from orders where customer_id is not null").fetchone()[0]
+
+    shutil.copytree(built_warehouse / "warehouse", tmp_path / "warehouse")
+    paths = data_paths(tmp_path)
+    import duckdb
+
+    with duckdb.connect(str(paths.warehouse)) as con:
+        orphaned_customer, orphans = con.execute(
+            "select customer_id, count(*) from orders where customer_id is not null "
+            "group by customer_id order by count(*) desc, customer_id limit 1").fetchone()
+        orphan_order = con.execute("select min(order_id) from orders where customer_id = ?",
+                                   [orphaned_customer]).fetchone()[0]
+        con.execute("delete from customers where customer_id = ?", [orphaned_customer])
+        duplicated_order = con.execute(
+            "select min(order_id) from orders where customer_id is not null and customer_id <> ?",
+            [orphaned_customer]).fetchone()[0]
+        con.execute("insert into int_orders_unified select * from int_orders_unified where order_id = ?",
+                    [duplicated_order])
+
+    result = check_profile_integrity(paths)
+    assert not result.passed
+    failed = {f.description: f for f in result.failed_expectations}
+    assert set(failed) == {"order_id is unique.",
+                           "No orphan orders: every order's customer_id exists in the customers mart."}
+    assert result.metadata["orphan_orders"] == orphans
+    assert result.metadata["duplicate_order_ids"] == 2
+    assert result.metadata["orders_checked"] == clean.checked + 1
+    assert duplicated_order in json.dumps(failed["order_id is unique."].sample, ensure_ascii=False)
+    assert orphan_order in json.dumps(failed["No orphan orders: every order's customer_id exists in the customers mart."].sample, ensure_ascii=False)
 
 
 # ---------------------------------------------------------------------------------------------- export contract

@@ -6,6 +6,7 @@ two messages (and two discounts) to one person, and a contactable flag without c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestration.quality.gx_runner import data_docs_index, gx_session, run_suite, suites_module
@@ -25,25 +26,57 @@ CUSTOMER_COLUMNS = ["customer_id", "email", "phone"] + [
     for column in (f"is_{channel}_contactable", f"has_{channel}_consent", f"{channel}_suppressed_by")
 ]
 
+# The orders suite (order_id unique, every order's customer exists) can only fail on two kinds of row: an order
+# whose customer is missing, and the copies of an order_id that appears more than once. DuckDB finds those
+# with a join and a group by, and only they are read into pandas for GX: the suite fails on them exactly when
+# it would fail on every order, with the same unexpected rows, and a night reads a handful of rows instead of
+# every order (at 1M persons: 2.7M orders, 6.1 s of reading and validating, against under a second).
 ORDERS_SQL = """
-select
-    orders.order_id,
-    orders.customer_id,
-    customers.customer_id is not null as customer_exists
-from orders
-left join customers
-    on orders.customer_id = customers.customer_id
-where orders.customer_id is not null
-order by orders.order_id
+with
+
+orders_with_customer as (
+    select
+        orders.order_id,
+        orders.customer_id,
+        customers.customer_id is not null as customer_exists
+    from orders
+    left join customers
+        on orders.customer_id = customers.customer_id
+    where orders.customer_id is not null
+),
+
+repeated_order_ids as (
+    select order_id
+    from orders_with_customer
+    group by order_id
+    having count(*) > 1
+)
+
+select *
+from orders_with_customer
+where not customer_exists
+    or order_id in (select order_id from repeated_order_ids)
+order by order_id, customer_id
 """
+
+ORDERS_CHECKED_SQL = "select count(*) as orders_checked from orders where customer_id is not null"
+
+
+@dataclass(frozen=True)
+class OrdersToCheck:
+    """The orders that can break the orders suite (ORDERS_SQL), and how many orders with a customer there are."""
+
+    suspects: "pd.DataFrame"
+    checked: int
 
 
 def read_customers(paths: DataPaths) -> "pd.DataFrame":
     return read_frame(paths, f"select {', '.join(CUSTOMER_COLUMNS)} from customers order by customer_id")
 
 
-def read_orders(paths: DataPaths) -> "pd.DataFrame":
-    return read_frame(paths, ORDERS_SQL)
+def read_orders(paths: DataPaths) -> OrdersToCheck:
+    checked = read_frame(paths, ORDERS_CHECKED_SQL)["orders_checked"].iloc[0]
+    return OrdersToCheck(suspects=read_frame(paths, ORDERS_SQL), checked=int(checked))
 
 
 def check_profile_integrity(paths: DataPaths) -> GateResult:
@@ -52,18 +85,18 @@ def check_profile_integrity(paths: DataPaths) -> GateResult:
 
 
 def validate_profile_integrity(
-    customers: "pd.DataFrame", orders: "pd.DataFrame | None" = None, *, paths: DataPaths | None = None,
+    customers: "pd.DataFrame", orders: OrdersToCheck | None = None, *, paths: DataPaths | None = None,
 ) -> GateResult:
-    """Validates customer rows (columns CUSTOMER_COLUMNS) and, when given, orders with a customer_id
-    (order_id, customer_id, customer_exists). ``paths``: the data directory for GX's files and Data Docs;
-    None validates in memory only."""
+    """Validates customer rows (columns CUSTOMER_COLUMNS) and, when given, the orders that can break the orders
+    suite (read_orders: order_id, customer_id, customer_exists). ``paths``: the data directory for GX's files
+    and Data Docs; None validates in memory only."""
     suites = suites_module()
     outcomes = []
     with gx_session(paths) as context:
         outcomes.append(run_suite(context, frame=customers, suite=suites.customers_integrity_suite(),
                                   data_source="warehouse", asset="customers", index_columns=["customer_id"]))
         if orders is not None:
-            outcomes.append(run_suite(context, frame=orders, suite=suites.orders_integrity_suite(),
+            outcomes.append(run_suite(context, frame=orders.suspects, suite=suites.orders_integrity_suite(),
                                       data_source="warehouse", asset="orders", index_columns=["order_id"]))
     failed = [failure for outcome in outcomes for failure in outcome.failed]
     metadata = _metadata(customers, orders)
@@ -91,17 +124,19 @@ def _problem(failure) -> str:
     return f"{failure.suite}: {failure.description.rstrip('.')} fails{count}{sample}"
 
 
-def _metadata(customers: "pd.DataFrame", orders: "pd.DataFrame | None") -> dict[str, Any]:
+def _metadata(customers: "pd.DataFrame", orders: OrdersToCheck | None) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "customers_checked": int(len(customers)),
-        "orders_checked": 0 if orders is None else int(len(orders)),
+        "orders_checked": 0 if orders is None else orders.checked,
     }
     if "customer_id" in customers:
         ids = customers["customer_id"]
         metadata["duplicate_customer_ids"] = int(ids.duplicated(keep=False).sum())
         metadata["null_customer_ids"] = int(ids.isna().sum())
-    if orders is not None and "customer_exists" in orders:
-        metadata["orphan_orders"] = int((~orders["customer_exists"].astype(bool)).sum())
+    if orders is not None and "customer_exists" in orders.suspects:
+        suspects = orders.suspects
+        metadata["orphan_orders"] = int((~suspects["customer_exists"].astype(bool)).sum())
+        metadata["duplicate_order_ids"] = int(suspects["order_id"].dropna().duplicated(keep=False).sum())
     inconsistent: dict[str, int] = {}
     contactable: dict[str, int] = {}
     for channel in CHANNELS:

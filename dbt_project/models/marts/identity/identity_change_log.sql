@@ -91,10 +91,13 @@ surviving_customers as (
 ),
 
 evidence as (
-    -- The records that tie the identifier to its customer: which source record joined what.
+    -- The records that tie the identifier to its customer: which source record joined what, in record_id
+    -- order. The (record, identifier) pairs are unique (tested on int_identifiers_observed). list_sort sorts
+    -- each identifier's few records after a plain hash aggregate; an ordered string_agg with distinct took
+    -- three times as long for the same strings (14.2 s against 4.9 s over 12M observations at M).
     select
         observations.identifier_key,
-        string_agg(distinct observations.record_id, ', ' order by observations.record_id) as evidence_records
+        array_to_string(list_sort(list(observations.record_id)), ', ') as evidence_records
     from observations
     inner join changed
         on observations.identifier_key = changed.identifier_key
