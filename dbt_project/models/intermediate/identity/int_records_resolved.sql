@@ -18,11 +18,13 @@
 
 with
 
-observations as (
+-- Tables read more than once below are `not materialized`: DuckDB would otherwise copy every column
+-- of them into a temporary buffer before the query runs (millions of rows at scale, docs/performance.md).
+observations as not materialized (
     select * from {{ ref('int_identifiers_observed') }}
 ),
 
-resolved as (
+resolved as not materialized (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 

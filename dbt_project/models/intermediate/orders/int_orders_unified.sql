@@ -20,19 +20,21 @@
 
 with
 
-shop_orders as (
+-- Tables read more than once below are `not materialized`: DuckDB would otherwise copy every column
+-- of them into a temporary buffer before the query runs (millions of rows at scale, docs/performance.md).
+shop_orders as not materialized (
     select * from {{ ref('stg_shop__orders') }}
 ),
 
-erp_documents as (
+erp_documents as not materialized (
     select * from {{ ref('int_erp_documents_aggregated') }}
 ),
 
-pos_receipts as (
+pos_receipts as not materialized (
     select * from {{ ref('stg_pos__receipts') }}
 ),
 
-records as (
+records as not materialized (
     select * from {{ ref('int_records_resolved') }}
 ),
 
