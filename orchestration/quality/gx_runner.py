@@ -8,7 +8,8 @@ Everything is saved with add_or_update, so reruns never fail on "already exists"
 
 GX is imported only inside gx_session (the import takes seconds and must not slow down loading the code
 location), with its analytics off. One lock file serialises sessions: the file context's config file is
-rewritten on every run and checks may run in parallel processes.
+rewritten on every run and checks may run in parallel processes. Each session first deletes the results older
+than the retention (orchestration/quality/history.py, CDP_QUALITY_HISTORY_DAYS).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterator
 
+from orchestration.quality.history import history_days, prune_validation_history
 from orchestration.quality.results import FailedExpectation
 from orchestration.settings import PROJECT_ROOT, DataPaths
 
@@ -89,9 +91,12 @@ def gx_session(paths: DataPaths | None) -> Iterator[Any]:
         return
     root = quality_dir(paths)
     root.mkdir(parents=True, exist_ok=True)
+    keep_days = history_days()  # a bad setting fails before anything is validated
     with (root / ".gx.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            # Results older than the retention go first: the Data Docs index is rebuilt from every stored one.
+            prune_validation_history(root, keep_days)
             os.environ["GX_ANALYTICS_ENABLED"] = "false"
             import great_expectations as gx
 

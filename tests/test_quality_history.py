@@ -1,0 +1,77 @@
+"""The gate keeps CDP_QUALITY_HISTORY_DAYS of validation results and Data Docs pages, not every night forever."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from orchestration.quality.history import (
+    HISTORY_DAYS_ENV,
+    HistorySettingError,
+    history_days,
+    prune_validation_history,
+)
+from orchestration.settings import data_paths
+
+
+def validate(root: Path):
+    from orchestration.quality.export_contract import validate_export_audience
+
+    frame = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(20)], "segment": "rfm",
+        "email": [f"person{i}@example.ru" for i in range(20)], "is_email_contactable": True,
+    })
+    return validate_export_audience(frame, destination="mindbox", channel="email", required_columns=["email"],
+                                    previous_segment_sizes=None, paths=data_paths(root))
+
+
+def run_folders(tree: Path) -> list[Path]:
+    return sorted(path for path in tree.rglob("*Z") if path.is_dir())
+
+
+def test_a_validation_deletes_results_and_pages_older_than_the_retention(tmp_path, monkeypatch):
+    monkeypatch.setenv(HISTORY_DAYS_ENV, "30")
+    assert validate(tmp_path).passed
+    quality = tmp_path / "quality"
+    results, pages = quality / "gx" / "uncommitted" / "validations", quality / "data_docs" / "validations"
+    (recent_result,), (recent_page,) = run_folders(results), run_folders(pages)
+    # Two earlier nights, copied from tonight's: one just inside the retention, one beyond it.
+    now = datetime.now(timezone.utc)
+    names = {age: (now - timedelta(days=age)).strftime("%Y%m%dT%H%M%S.%fZ") for age in (29, 31)}
+    for folder in (recent_result, recent_page):
+        for name in names.values():
+            shutil.copytree(folder, folder.with_name(name))
+    assert len(run_folders(results)) == 3 and len(run_folders(pages)) == 3
+
+    assert validate(tmp_path).passed
+    kept = {path.name for path in run_folders(results)}
+    assert names[31] not in kept and names[29] in kept and recent_result.name in kept and len(kept) == 3
+    assert {path.name for path in run_folders(pages)} == kept
+    assert names[31] not in (quality / "data_docs" / "index.html").read_text(encoding="utf-8")
+
+
+def test_prune_leaves_folders_it_cannot_date(tmp_path):
+    stray = tmp_path / "gx" / "uncommitted" / "validations" / "suite" / "__none__" / "not-a-run-time"
+    stray.mkdir(parents=True)
+    old = stray.with_name("20200101T000000.000000Z")
+    old.mkdir()
+    assert prune_validation_history(tmp_path, keep_days=90) == 1
+    assert stray.exists() and not old.exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
+def test_a_bad_retention_setting_names_the_variable(monkeypatch, value, tmp_path):
+    monkeypatch.setenv(HISTORY_DAYS_ENV, value)
+    with pytest.raises(HistorySettingError, match=HISTORY_DAYS_ENV):
+        history_days()
+    with pytest.raises(HistorySettingError, match=HISTORY_DAYS_ENV):
+        validate(tmp_path)
+
+
+def test_the_retention_defaults_to_ninety_days(monkeypatch):
+    monkeypatch.delenv(HISTORY_DAYS_ENV, raising=False)
+    assert history_days() == 90
