@@ -74,3 +74,13 @@
 {% macro default__cte_materialized() -%}{%- endmacro %}
 
 {% macro duckdb__cte_materialized() -%}materialized{%- endmacro %}
+
+{#- Import CTEs of big tables read more than once: DuckDB would materialize them, copying every column of every
+    row before the query runs; inlined, each reader scans only the columns it needs. -#}
+{% macro cte_not_materialized() -%}
+    {{ return(adapter.dispatch('cte_not_materialized', 'retail_cdp')()) }}
+{%- endmacro %}
+
+{% macro default__cte_not_materialized() -%}{%- endmacro %}
+
+{% macro duckdb__cte_not_materialized() -%}not materialized{%- endmacro %}

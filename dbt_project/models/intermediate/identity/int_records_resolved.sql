@@ -18,13 +18,13 @@
 
 with
 
--- Tables read more than once below are `not materialized`: DuckDB would otherwise copy every column
--- of them into a temporary buffer before the query runs (millions of rows at scale, docs/performance.md).
-observations as not materialized (
+-- Tables read more than once below are not materialized (cte_not_materialized): DuckDB would otherwise
+-- copy every column of them into a temporary buffer before the query runs (docs/performance.md).
+observations as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_observed') }}
 ),
 
-resolved as not materialized (
+resolved as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 

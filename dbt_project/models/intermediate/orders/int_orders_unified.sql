@@ -20,21 +20,21 @@
 
 with
 
--- Tables read more than once below are `not materialized`: DuckDB would otherwise copy every column
--- of them into a temporary buffer before the query runs (millions of rows at scale, docs/performance.md).
-shop_orders as not materialized (
+-- Tables read more than once below are not materialized (cte_not_materialized): DuckDB would otherwise
+-- copy every column of them into a temporary buffer before the query runs (docs/performance.md).
+shop_orders as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_shop__orders') }}
 ),
 
-erp_documents as not materialized (
+erp_documents as {{ cte_not_materialized() }} (
     select * from {{ ref('int_erp_documents_aggregated') }}
 ),
 
-pos_receipts as not materialized (
+pos_receipts as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_pos__receipts') }}
 ),
 
-records as not materialized (
+records as {{ cte_not_materialized() }} (
     select * from {{ ref('int_records_resolved') }}
 ),
 
