@@ -389,8 +389,22 @@ def test_orphan_and_duplicated_orders_in_the_warehouse_fail_profile_integrity(bu
     assert result.metadata["orphan_orders"] == orphans
     assert result.metadata["duplicate_order_ids"] == 2
     assert result.metadata["orders_checked"] == clean.checked + 1
+    # GX saw only the suspect rows; the report counts the failures out of every order checked.
+    assert {f.element_count for f in failed.values()} == {clean.checked + 1}
     assert duplicated_order in json.dumps(failed["order_id is unique."].sample, ensure_ascii=False)
     assert orphan_order in json.dumps(failed["No orphan orders: every order's customer_id exists in the customers mart."].sample, ensure_ascii=False)
+
+
+def test_a_bad_history_setting_fails_both_checks_naming_it(built_warehouse, dagster_instance, monkeypatch, tmp_path):
+    from orchestration.quality.history import HISTORY_DAYS_ENV
+
+    shutil.copytree(built_warehouse / "warehouse", tmp_path / "warehouse")  # the failure reports land in the copy
+    monkeypatch.setenv(HISTORY_DAYS_ENV, "ninety")
+    evaluations = run_gate_checks(tmp_path, dagster_instance)
+    assert set(evaluations) == {"reconciliation_within_tolerance", "profile_integrity"}
+    for evaluation in evaluations.values():
+        assert not evaluation.passed
+        assert HISTORY_DAYS_ENV in evaluation.description
 
 
 # ---------------------------------------------------------------------------------------------- export contract

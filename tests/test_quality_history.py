@@ -63,7 +63,7 @@ def test_prune_leaves_folders_it_cannot_date(tmp_path):
     assert stray.exists() and not old.exists()
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "36501"])
 def test_a_bad_retention_setting_names_the_variable(monkeypatch, value, tmp_path):
     monkeypatch.setenv(HISTORY_DAYS_ENV, value)
     with pytest.raises(HistorySettingError, match=HISTORY_DAYS_ENV):

@@ -66,7 +66,9 @@
     )
 {%- endmacro %}
 
-{#- DuckDB inlines CTEs referenced twice unless told; unrolled iterations would then grow exponentially. -#}
+{#- DuckDB decides for itself whether a CTE referenced more than once is inlined or materialized. The unrolled
+    iterations must be materialized (inlined, they would grow exponentially); big import CTEs must not be
+    (cte_not_materialized, below). -#}
 {% macro cte_materialized() -%}
     {{ return(adapter.dispatch('cte_materialized', 'retail_cdp')()) }}
 {%- endmacro %}

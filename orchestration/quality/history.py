@@ -21,6 +21,7 @@ from pathlib import Path
 
 HISTORY_DAYS_ENV = "CDP_QUALITY_HISTORY_DAYS"
 DEFAULT_HISTORY_DAYS = 90
+MAX_HISTORY_DAYS = 36_500  # a century: beyond it the cutoff date would not exist
 RUN_TIME_FORMATS = ("%Y%m%dT%H%M%S.%fZ", "%Y%m%dT%H%M%SZ")
 
 
@@ -36,10 +37,10 @@ def history_days() -> int:
         days = int(raw)
     except ValueError:
         days = 0
-    if days < 1:
+    if not 1 <= days <= MAX_HISTORY_DAYS:
         raise HistorySettingError(
             f"{HISTORY_DAYS_ENV}={raw!r}: give the number of days of validation results to keep, a whole number "
-            f"of at least 1 (default {DEFAULT_HISTORY_DAYS})"
+            f"from 1 to {MAX_HISTORY_DAYS} (default {DEFAULT_HISTORY_DAYS})"
         )
     return days
 

@@ -31,10 +31,12 @@ neighbourhoods as (
         count(*) as neighbour_count,
         sum(hash(neighbour)) as neighbour_hash_sum
     from (
-        -- Both directions of every link. A record's links form a star around its hub, so a link never appears
-        -- in both directions; only the hub's link to itself would appear twice, and is taken once. (Were a link
-        -- ever stored both ways, it would count twice: still a function of the links, so a change is still
-        -- seen.) union all spares the deduplication of 8.6M pairs at 1M persons that union did.
+        -- Both directions of every link. Each record links its hub to its other identifiers, and the hub is the
+        -- first of them in one fixed order (priority, then key; a priority edit re-derives every record of the
+        -- identifiers it touches), so a link (a, b) means a comes before b and (b, a) is never stored; only the
+        -- hub's link to itself would appear twice, and is taken once. (Were a link ever stored both ways, it
+        -- would count twice: still a function of the links, so a change is still seen.) union all spares the
+        -- deduplication of 8.6M pairs at 1M persons that union did.
         select node_a as node, node_b as neighbour from edges
         union all
         select node_b as node, node_a as neighbour from edges where node_a <> node_b
