@@ -77,8 +77,9 @@
 
 {% macro duckdb__cte_materialized() -%}materialized{%- endmacro %}
 
-{#- Import CTEs of big tables read more than once: DuckDB would materialize them, copying every column of every
-    row before the query runs; inlined, each reader scans only the columns it needs. -#}
+{#- Import CTEs of big tables a model reads more than once: DuckDB would materialize them, copying every column
+    of every row before the query runs; inlined, each reader scans only the columns it needs
+    (docs/analysts.md, docs/performance.md). -#}
 {% macro cte_not_materialized() -%}
     {{ return(adapter.dispatch('cte_not_materialized', 'retail_cdp')()) }}
 {%- endmacro %}

@@ -22,11 +22,11 @@ from pathlib import Path
 HISTORY_DAYS_ENV = "CDP_QUALITY_HISTORY_DAYS"
 DEFAULT_HISTORY_DAYS = 90
 MAX_HISTORY_DAYS = 36_500  # a century: beyond it the cutoff date would not exist
-RUN_TIME_FORMATS = ("%Y%m%dT%H%M%S.%fZ", "%Y%m%dT%H%M%SZ")
+RUN_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 
 
 class HistorySettingError(ValueError):
-    """CDP_QUALITY_HISTORY_DAYS is not a whole number of days of at least 1."""
+    """CDP_QUALITY_HISTORY_DAYS is not a whole number of days from 1 to MAX_HISTORY_DAYS."""
 
 
 def history_days() -> int:
@@ -46,12 +46,10 @@ def history_days() -> int:
 
 
 def run_time(folder_name: str) -> datetime | None:
-    for pattern in RUN_TIME_FORMATS:
-        try:
-            return datetime.strptime(folder_name, pattern).replace(tzinfo=timezone.utc)
-        except ValueError:
-            continue
-    return None
+    try:
+        return datetime.strptime(folder_name, RUN_TIME_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
 
 
 def prune_validation_history(quality_root: Path, keep_days: int, now: datetime | None = None) -> int:

@@ -36,8 +36,6 @@ erp_documents as (
     select * from {{ ref('int_erp_documents_aggregated') }}
 ),
 
--- Tables read more than once below are not materialized (cte_not_materialized): DuckDB would otherwise
--- copy every column of them into a temporary buffer before the query runs (docs/performance.md).
 records_resolved as {{ cte_not_materialized() }} (
     select * from {{ ref('int_records_resolved') }}
 ),

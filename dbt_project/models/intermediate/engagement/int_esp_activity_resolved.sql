@@ -34,8 +34,6 @@ staged_activity as (
     {{ only_new_deliveries('loaded_at') }}
 ),
 
--- Tables read more than once below are not materialized (cte_not_materialized): DuckDB would otherwise
--- copy every column of them into a temporary buffer before the query runs (docs/performance.md).
 identifiers_resolved as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_resolved') }}
 ),

@@ -18,8 +18,6 @@
 
 with
 
--- Tables read more than once below are not materialized (cte_not_materialized): DuckDB would otherwise
--- copy every column of them into a temporary buffer before the query runs (docs/performance.md).
 clustered as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_clustered') }}
 ),

@@ -26,8 +26,6 @@ pos_lines as (
     select * from {{ ref('stg_pos__receipt_lines') }}
 ),
 
--- Tables read more than once below are not materialized (cte_not_materialized): DuckDB would otherwise
--- copy every column of them into a temporary buffer before the query runs (docs/performance.md).
 orders as {{ cte_not_materialized() }} (
     select * from {{ ref('int_orders_unified') }}
 ),

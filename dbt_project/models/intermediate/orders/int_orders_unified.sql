@@ -20,8 +20,6 @@
 
 with
 
--- Tables read more than once below are not materialized (cte_not_materialized): DuckDB would otherwise
--- copy every column of them into a temporary buffer before the query runs (docs/performance.md).
 shop_orders as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_shop__orders') }}
 ),
