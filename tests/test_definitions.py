@@ -53,3 +53,34 @@ def test_the_gate_guards_every_export():
     for spec in defs.resolve_all_asset_specs():
         if spec.group_name == "exports" and spec.key.path[1] != "export_audience":
             assert {key.asset_key for key in gate} <= {dep.asset_key for dep in spec.deps}, spec.key
+
+
+def test_the_saved_dbt_parse_matches_what_a_nightly_build_renders(monkeypatch, tmp_path):
+    """dbt re-parses the whole project when its profile differs from the saved parse state's: the code location
+    keeps that state parsed for the build's profile, and sees when the data directory or the state changed."""
+    import os
+
+    from orchestration.dbt.project import (
+        PARTIAL_PARSE_FILE, dbt_environment, dbt_project, manifest_is_stale, parse_environment, profile_variables,
+    )
+    from orchestration.settings import data_paths
+
+    assert {"CDP_DATA_DIR", "CDP_DUCKDB_MEMORY_LIMIT", "CDP_DBT_TARGET"} <= set(profile_variables())
+    # What the warehouse build sets (apply_dbt_environment) is what the parse was made with.
+    assert parse_environment()["CDP_DATA_DIR"] == dbt_environment(data_paths())["CDP_DATA_DIR"]
+    manifest = dbt_project().manifest_path
+    assert not manifest_is_stale(manifest)
+
+    monkeypatch.setenv("CDP_DATA_DIR", str(tmp_path))
+    assert manifest_is_stale(manifest), "another data directory renders another profile"
+    monkeypatch.undo()
+    assert not manifest_is_stale(manifest)
+
+    state = manifest.parent / PARTIAL_PARSE_FILE
+    before = state.stat()
+    try:
+        os.utime(state, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+        assert manifest_is_stale(manifest), "another dbt command replaced the saved parse state"
+    finally:
+        os.utime(state, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert not manifest_is_stale(manifest)
