@@ -61,19 +61,23 @@ def test_the_saved_dbt_parse_matches_what_a_nightly_build_renders(monkeypatch, t
     import os
 
     from orchestration.dbt.project import (
-        PARTIAL_PARSE_FILE, dbt_environment, dbt_project, manifest_is_stale, parse_environment, profile_variables,
+        PARTIAL_PARSE_FILE, dbt_environment, dbt_project, manifest_is_stale, parse_environment, parse_project,
+        profile_variables,
     )
     from orchestration.settings import data_paths
 
+    # Builds run in this process point CDP_DATA_DIR at their own data directories (apply_dbt_environment).
+    monkeypatch.delenv("CDP_DATA_DIR", raising=False)
     assert {"CDP_DATA_DIR", "CDP_DUCKDB_MEMORY_LIMIT", "CDP_DBT_TARGET"} <= set(profile_variables())
-    # What the warehouse build sets (apply_dbt_environment) is what the parse was made with.
+    # What the warehouse build sets (apply_dbt_environment) is what the parse is made with.
     assert parse_environment()["CDP_DATA_DIR"] == dbt_environment(data_paths())["CDP_DATA_DIR"]
     manifest = dbt_project().manifest_path
+    parse_project()  # as the code location does when it finds the manifest stale
     assert not manifest_is_stale(manifest)
 
     monkeypatch.setenv("CDP_DATA_DIR", str(tmp_path))
     assert manifest_is_stale(manifest), "another data directory renders another profile"
-    monkeypatch.undo()
+    monkeypatch.delenv("CDP_DATA_DIR")
     assert not manifest_is_stale(manifest)
 
     state = manifest.parent / PARTIAL_PARSE_FILE

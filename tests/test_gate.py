@@ -462,17 +462,67 @@ def test_export_contract_hook_for_the_writer(tmp_path):
     from orchestration.settings import data_paths
 
     destination = next(d for d in load_destinations() if d.channel == "sms")
-    frame = audience(130, segment=destination.segments[0], segment_reason=["r"] * 130, last_name=["Б"] * 130,
-                     birth_date=[None] * 130, as_of_date=[date(2026, 11, 20)] * 130)
     with duckdb.connect() as con:
-        con.register("frame", frame)
-        con.execute("create temp table members as select * from frame")
+        writer_tables(con, destination, audience_with_every_field(130, segment=destination.segments[0]))
         assert export_contract_check(destination, con, {destination.segments[0]: 120}, paths=data_paths(tmp_path)) == []
         problems = export_contract_check(destination, con, {destination.segments[0]: 400}, paths=data_paths(tmp_path))
     assert problems[0].startswith(f"segment {destination.segments[0]} size changed by -67.5%")
     report = tmp_path / "exports" / "gate_failures" / f"2026-11-20-export_contract-{destination.name}.md"
     assert problems[-1] == f"report: {report}" and report.exists()
     assert (tmp_path / "quality" / "data_docs" / "index.html").exists()
+
+
+def audience_with_every_field(n: int, segment: str) -> pd.DataFrame:
+    from orchestration.exports.config import AUDIENCE_FIELDS
+
+    frame = audience(n, segment=segment, segment_reason=["r"] * n, last_name=["Б"] * n, birth_date=[None] * n,
+                     gender=["f"] * n, as_of_date=[date(2026, 11, 20)] * n)
+    assert set(AUDIENCE_FIELDS) <= set(frame.columns)
+    return frame
+
+
+def writer_tables(con, destination, frame: pd.DataFrame) -> None:
+    """The temp tables the export writer holds when it calls the contract: `audience` and the destination's
+    `members` (orchestration/exports/writer.py)."""
+    from orchestration.exports.config import contactable_condition
+
+    con.register("frame", frame)
+    con.execute("create or replace temp table audience as select * from frame")
+    con.unregister("frame")
+    segments = ", ".join(f"'{segment}'" for segment in destination.segments)
+    con.execute(f"create or replace temp table members as select * from audience "
+                f"where segment in ({segments}) and {contactable_condition(destination.channel)}")
+
+
+def test_destinations_of_one_channel_validate_identical_rows_once(tmp_path):
+    """The channel audience passed for one destination is not validated again for the next destination on that
+    channel while its rows are identical; one changed row validates it again, and breaks the contract."""
+    import duckdb
+
+    from orchestration.exports.config import load_destinations
+    from orchestration.quality.export_contract import export_contract_check
+    from orchestration.settings import data_paths
+
+    paths = data_paths(tmp_path)
+    email = [d for d in load_destinations() if d.channel == "email"]
+    assert len(email) >= 2, "destinations.yml sends at least two destinations on email"
+    results = tmp_path / "quality" / "gx" / "uncommitted" / "validations" / "export_contract" / "email_channel" / "audience"
+
+    def audience_validations() -> int:
+        return len([path for path in results.rglob("*.json")]) if results.exists() else 0
+
+    frame = pd.concat([audience_with_every_field(60, segment=s) for s in ("rfm", "win_back")], ignore_index=True)
+    with duckdb.connect() as con:
+        for destination in email:
+            writer_tables(con, destination, frame)
+            assert export_contract_check(destination, con, None, paths=paths) == []
+        assert audience_validations() == 1, "identical rows were validated again"
+
+        frame.loc[7, "email"] = "not an address"  # one row of the channel's audience changes
+        writer_tables(con, email[1], frame)
+        problems = export_contract_check(email[1], con, None, paths=paths)
+    assert audience_validations() == 2
+    assert any("Every email is a valid email address: 1 of 120 rows fail" in problem for problem in problems), problems
 
 
 def test_count_floor_tolerates_a_single_order_but_not_two():

@@ -19,6 +19,12 @@ DESTINATION_KEYS = {"description", "format", "channel", "segments", "columns", "
 COLUMN_KEYS = {"field", "value", "date_format", "strip_plus"}
 
 
+def contactable_condition(channel: str) -> str:
+    """SQL: an audience row a destination on ``channel`` may receive (consent, not suppressed, with the address).
+    The writer selects members with it and the export contract validates every row it admits."""
+    return f"coalesce(is_{channel}_contactable, false) and {CHANNELS[channel]} is not null"
+
+
 class ExportConfigError(ValueError):
     """destinations.yml says something the export cannot do; the message names the place."""
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.exports.config import CHANNELS, ColumnSpec, Destination
+from orchestration.exports.config import CHANNELS, ColumnSpec, Destination, contactable_condition
 from orchestration.ingest.parsing import quote_identifier, sql_literal
 
 MANIFEST = "manifest.json"
@@ -100,15 +100,12 @@ def _select_members(con: duckdb.DuckDBPyConnection, destination: Destination) ->
     address = CHANNELS[channel]
     con.execute(f"create or replace temp table candidates as select * from audience where segment in ({segments})")
     # Only people contactable on this channel, with the address the channel needs, ever leave the warehouse.
-    con.execute(
-        f"create or replace temp table members as select * from candidates "
-        f"where coalesce(is_{channel}_contactable, false) and {address} is not null"
-    )
+    contactable = contactable_condition(channel)
+    con.execute(f"create or replace temp table members as select * from candidates where {contactable}")
     con.execute(
         f"create or replace temp table suppressed as select segment, "
         f"coalesce(case when {address} is null then 'no_address' end, {channel}_contactability, 'unknown') as reason, "
-        f"count(*) as people from candidates "
-        f"where not (coalesce(is_{channel}_contactable, false) and {address} is not null) group by all"
+        f"count(*) as people from candidates where not ({contactable}) group by all"
     )
 
 
@@ -168,8 +165,7 @@ def _copy(con: duckdb.DuckDBPyConnection, sql: str, path: Path, destination: Des
         options = "format parquet, compression zstd"
     else:
         options = f"format csv, header true, delimiter {sql_literal(destination.delimiter)}, quote '\"'"
-    con.execute(f"copy ({sql}) to {sql_literal(str(path))} ({options})")
-    return con.execute(f"select count(*) from ({sql})").fetchone()[0]
+    return con.execute(f"copy ({sql}) to {sql_literal(str(path))} ({options})").fetchone()[0]  # rows written
 
 
 def _sha256(path: Path) -> str:

@@ -11,17 +11,29 @@ checks, with Great Expectations (suites export_contract.<destination>.audience a
   - each segment's size changed by at most exports.segment_size_max_relative_change (thresholds.yml) since
     the previous export (segments without a previous size, and small ones, are not bounded).
 
-export_contract_check(destination, con, previous_sizes) adapts it to the export writer's hook
-(orchestration/exports/writer.py: ContractCheck): it validates the temp table `members` and returns the
-failures as sentences (empty when the contract holds), writing a failure report when it does not.
+export_contract_check(destination, con, previous_sizes) is the export writer's hook (orchestration/exports/
+writer.py: ContractCheck). It validates the destination's channel audience: every row of the temp table
+`audience` contactable on the channel with its address, in every segment, with every audience field. A
+destination's members are those rows for its segments, so what holds for them holds for every destination on
+the channel. A validation that passed is remembered by a fingerprint of the rows it read (DuckDB hashes them,
+under the suites' own hash), so the other destinations of the channel, in the same night, skip GX for the very
+same rows; any changed row, or an edited suite, validates again. Segment sizes are validated per destination.
+It returns the failures as sentences (empty when the contract holds), writing a failure report when it does not.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestration.quality.gx_runner import data_docs_index, gx_session, run_suite, suites_module
+from orchestration.exports.config import AUDIENCE_FIELDS, CHANNELS, contactable_condition
+from orchestration.quality.gx_runner import (
+    SUITES_FILE, SuiteOutcome, data_docs_index, gx_session, quality_dir, run_suite, suites_module,
+)
 from orchestration.quality.results import FailedExpectation, GateResult
 from orchestration.quality.thresholds import Thresholds, load_thresholds
 from orchestration.settings import DataPaths
@@ -30,8 +42,10 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-# The field each channel needs to reach a person (orchestration/exports/config.py: CHANNELS).
-CHANNEL_ADDRESS = {"email": "email", "sms": "phone", "push": "customer_id"}
+# The field each channel needs to reach a person (orchestration/exports/config.py).
+CHANNEL_ADDRESS = CHANNELS
+# Passed channel audiences, one file per channel: what was validated (its fingerprint) and when.
+VALIDATED_AUDIENCES_DIR = "export_audiences"
 
 
 def validate_export_audience(
@@ -65,46 +79,63 @@ def validate_export_audience(
     if not isinstance(thresholds, Thresholds):
         thresholds = load_thresholds(thresholds)
     consent_column = consent_column or f"is_{channel}_contactable"
-    address = CHANNEL_ADDRESS[channel]
-    sizes = segment_sizes(df, destination, segment_column, previous_segment_sizes, thresholds)
-    suites = suites_module()
-    index_columns = [c for c in ("customer_id", segment_column) if c in df.columns]
-    outcomes = []
+    sizes = segment_sizes(current_segment_sizes(df, destination, segment_column), previous_segment_sizes, thresholds)
     with gx_session(paths) as context:
-        outcomes.append(run_suite(
-            context, frame=df,
-            suite=suites.export_audience_suite(
-                destination, channel, list(required_columns), list(df.columns), address, consent_column,
-                segment_column if segment_column in df.columns else None),
-            data_source="exports", asset=f"{destination}.audience", index_columns=index_columns,
-        ))
-        if previous_segment_sizes is not None:
-            outcomes.append(run_suite(
-                context, frame=sizes, suite=suites.export_segment_sizes_suite(destination),
-                data_source="exports", asset=f"{destination}.segment_sizes",
-                parameters={"segment_size_max_relative_change": thresholds.segment_size_max_relative_change},
-                index_columns=["segment"],
-            ))
+        outcomes = [_validate_audience(context, df, destination, channel, list(required_columns), consent_column,
+                                       segment_column)]
+        outcomes += _validate_sizes(context, destination, sizes, previous_segment_sizes, thresholds)
+    metadata: dict[str, Any] = {
+        "rows_checked": int(len(df)),
+        "required_columns": list(required_columns),
+        "missing_columns": [c for c in dict.fromkeys([*required_columns, CHANNEL_ADDRESS[channel], consent_column])
+                            if c not in df.columns],
+    }
+    if consent_column in df.columns:
+        metadata["rows_without_consent"] = int((~df[consent_column].fillna(False).astype(bool)).sum())
+    return _result(destination, channel, outcomes, sizes, previous_segment_sizes, thresholds, metadata, paths)
+
+
+def _validate_audience(context: Any, frame: "pd.DataFrame", name: str, channel: str, required_columns: list[str],
+                       consent_column: str, segment_column: str) -> SuiteOutcome:
+    suite = suites_module().export_audience_suite(
+        name, channel, required_columns, list(frame.columns), CHANNEL_ADDRESS[channel], consent_column,
+        segment_column if segment_column in frame.columns else None)
+    index_columns = [c for c in ("customer_id", segment_column) if c in frame.columns]
+    return run_suite(context, frame=frame, suite=suite, data_source="exports", asset=f"{name}.audience",
+                     index_columns=index_columns)
+
+
+def _validate_sizes(context: Any, destination: str, sizes: "pd.DataFrame", previous: dict[str, int] | None,
+                    thresholds: Thresholds) -> list[SuiteOutcome]:
+    if previous is None:
+        return []  # a first export: nothing to compare with
+    return [run_suite(
+        context, frame=sizes, suite=suites_module().export_segment_sizes_suite(destination),
+        data_source="exports", asset=f"{destination}.segment_sizes",
+        parameters={"segment_size_max_relative_change": thresholds.segment_size_max_relative_change},
+        index_columns=["segment"],
+    )]
+
+
+def _result(destination: str, channel: str, outcomes: list[SuiteOutcome], sizes: "pd.DataFrame",
+            previous: dict[str, int] | None, thresholds: Thresholds, metadata: dict[str, Any],
+            paths: DataPaths | None) -> GateResult:
     failed = [failure for outcome in outcomes for failure in outcome.failed]
     passed = all(outcome.success for outcome in outcomes)
     problems = _problems(failed, sizes, thresholds, channel)
-    metadata: dict[str, Any] = {
+    metadata = {
         "destination": destination,
         "channel": channel,
-        "rows_checked": int(len(df)),
-        "required_columns": list(required_columns),
-        "missing_columns": [c for c in dict.fromkeys([*required_columns, address, consent_column])
-                            if c not in df.columns],
+        **metadata,
         "segment_sizes": segment_sizes_table(sizes, thresholds),
-        "previous_export": "none (first export: sizes not bounded)" if previous_segment_sizes is None else "compared",
+        "previous_export": "none (first export: sizes not bounded)" if previous is None else "compared",
         "segment_size_max_relative_change": thresholds.segment_size_max_relative_change,
         "segment_size_min_rows": thresholds.segment_size_min_rows,
         "problems": problems,
     }
-    if consent_column in df.columns:
-        metadata["rows_without_consent"] = int((~df[consent_column].fillna(False).astype(bool)).sum())
+    rows = metadata["rows_checked"]
     description = (
-        f"export contract for {destination} ({channel}) holds: {len(df)} rows"
+        f"export contract for {destination} ({channel}) holds: {rows} rows"
         if passed else f"export contract for {destination} ({channel}) broken: " + "; ".join(problems[:5])
     )
     return GateResult(
@@ -114,17 +145,17 @@ def validate_export_audience(
     )
 
 
-def segment_sizes(
-    df: "pd.DataFrame", destination: str, segment_column: str, previous: dict[str, int] | None,
-    thresholds: Thresholds,
-) -> "pd.DataFrame":
+def current_segment_sizes(df: "pd.DataFrame", destination: str, segment_column: str = "segment") -> dict[str, int]:
+    """Rows per segment; without ``segment_column`` the whole frame is one segment named after the destination."""
+    if segment_column in df.columns:
+        return {str(k): int(v) for k, v in df.groupby(segment_column, dropna=False).size().items()}
+    return {destination: int(len(df))}
+
+
+def segment_sizes(current: dict[str, int], previous: dict[str, int] | None, thresholds: Thresholds) -> "pd.DataFrame":
     """One row per segment now or before: previous and current rows, relative change, whether it is bounded."""
     import pandas as pd
 
-    if segment_column in df.columns:
-        current = {str(k): int(v) for k, v in df.groupby(segment_column, dropna=False).size().items()}
-    else:
-        current = {destination: int(len(df))}
     previous = previous or {}
     rows = []
     for segment in sorted(set(current) | set(previous)):
@@ -190,28 +221,98 @@ def _problems(failed: list[FailedExpectation], sizes: "pd.DataFrame", thresholds
     return out
 
 
+def channel_audience_sql(channel: str, audience_table: str = "audience") -> str:
+    """The rows of ``audience_table`` a destination on ``channel`` may export: the writer selects a destination's
+    members with the same condition, for its segments."""
+    return f"select * from {audience_table} where {contactable_condition(channel)}"
+
+
 def export_contract_check(
     destination: Any, con: "duckdb.DuckDBPyConnection", previous_sizes: dict[str, int] | None,
-    *, paths: DataPaths | None = None, table: str = "members",
+    *, paths: DataPaths | None = None, table: str = "members", audience_table: str = "audience",
 ) -> list[str]:
-    """The export writer's hook: validates the selected members of ``destination`` (orchestration.exports
-    Destination); returns the contract's failures as sentences, [] when it holds. Pass ``paths`` (the data
-    directory) to keep GX's results and Data Docs under <data>/quality and to write a failure report."""
+    """The export writer's hook: validates the channel audience of ``destination`` (orchestration.exports
+    Destination) in ``audience_table`` and the segment sizes of its members in ``table``; returns the contract's
+    failures as sentences, [] when it holds. Pass ``paths`` (the data directory) to keep GX's results and Data
+    Docs under <data>/quality, to skip rows already validated identically, and to write a failure report."""
     from orchestration.quality.reports import write_failure_report
 
-    frame = con.execute(f"select * from {table}").df()
-    required = [column.field for column in destination.columns if getattr(column, "field", None)]
-    result = validate_export_audience(
-        frame, destination=destination.name, channel=destination.channel, required_columns=required,
-        previous_segment_sizes=previous_sizes, paths=paths,
-    )
+    channel = destination.channel
+    thresholds = load_thresholds()
+    current = dict(con.execute(f"select segment, count(*) from {table} group by segment").fetchall())
+    sizes = segment_sizes({str(k): int(v) for k, v in current.items()}, previous_sizes, thresholds)
+    audience_sql = channel_audience_sql(channel, audience_table)
+    rows, rows_hash = con.execute(
+        f"select count(*), coalesce(sum(hash(*columns(*))::hugeint), 0)::varchar from ({audience_sql})").fetchone()
+    columns = [list(column) for column in
+               con.execute(f"select column_name, column_type from (describe {audience_table})").fetchall()]
+    name = f"{channel}_channel"
+    fingerprint = _fingerprint(channel, columns, rows, rows_hash)
+    as_of = None
+    with gx_session(paths) as context:
+        remembered = _validated_audience(paths, channel, fingerprint)
+        if remembered is not None:
+            audience = SuiteOutcome(suite=remembered["suite"], success=True, evaluated=remembered["evaluated"],
+                                    failed=[])
+        else:
+            frame = con.execute(audience_sql).df()
+            if "as_of_date" in frame.columns and frame["as_of_date"].notna().any():
+                as_of = str(frame["as_of_date"].max())[:10]
+            audience = _validate_audience(context, frame, name, channel, list(AUDIENCE_FIELDS),
+                                          f"is_{channel}_contactable", "segment")
+            if audience.success:
+                _remember_audience(paths, channel, fingerprint, audience, rows)
+        outcomes = [audience] + _validate_sizes(context, destination.name, sizes, previous_sizes, thresholds)
+    metadata = {
+        "rows_checked": int(rows),
+        "audience": f"{channel} channel, every segment: {rows} rows "
+                    + ("validated earlier, identical rows (" + remembered["validated_at"] + ")" if remembered
+                       else "validated now"),
+    }
+    result = _result(destination.name, channel, outcomes, sizes, previous_sizes, thresholds, metadata, paths)
     if result.passed:
         return []
     problems = list(result.metadata.get("problems") or [result.description])
     if paths is not None:
-        as_of = None
-        if "as_of_date" in frame.columns and frame["as_of_date"].notna().any():
-            as_of = str(frame["as_of_date"].max())[:10]
+        if as_of is None:
+            as_of = con.execute(f"select max(as_of_date)::varchar from {table}").fetchone()[0]
         report = write_failure_report(paths, f"export_contract-{destination.name}", result, as_of=as_of)
         problems.append(f"report: {report}")
     return problems
+
+
+def _fingerprint(channel: str, columns: list[tuple[str, str]], rows: int, rows_hash: str) -> str:
+    """What a channel audience validation depends on: the rows (count and hash sum), their columns, the suites."""
+    document = {"channel": channel, "columns": columns, "rows": rows, "rows_hash": rows_hash,
+                "required": list(AUDIENCE_FIELDS),
+                "suites": hashlib.sha256(SUITES_FILE.read_bytes()).hexdigest()}
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def _validated_audience_file(paths: DataPaths, channel: str) -> Path:
+    return quality_dir(paths) / VALIDATED_AUDIENCES_DIR / f"{channel}.json"
+
+
+def _validated_audience(paths: DataPaths | None, channel: str, fingerprint: str) -> dict | None:
+    """The passed validation of exactly these rows, if one is remembered (read under the GX session's lock)."""
+    if paths is None:
+        return None
+    try:
+        remembered = json.loads(_validated_audience_file(paths, channel).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return remembered if remembered.get("fingerprint") == fingerprint else None
+
+
+def _remember_audience(paths: DataPaths | None, channel: str, fingerprint: str, outcome: SuiteOutcome,
+                       rows: int) -> None:
+    if paths is None:
+        return
+    target = _validated_audience_file(paths, channel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = target.with_name(f".{target.name}.{os.getpid()}")
+    scratch.write_text(json.dumps({
+        "fingerprint": fingerprint, "suite": outcome.suite, "evaluated": outcome.evaluated, "rows": int(rows),
+        "validated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+    }, indent=2) + "\n", encoding="utf-8")
+    os.replace(scratch, target)
