@@ -7,8 +7,9 @@
 -- that exit such people.
 with
 
-web_events as (
-    select * from {{ ref('int_web_events_resolved') }}
+cart_events as (
+    -- Cart adds and completed orders only (int_web_events_resolved has every event).
+    select * from {{ ref('int_web_cart_events') }}
 ),
 
 customers as (
@@ -23,7 +24,7 @@ cart_adds as (
         unit_price,
         quantity,
         occurred_at,
-    from web_events
+    from cart_events
     where event_type = 'add_to_cart'
         and customer_id is not null
         -- Web events are UTC; the lookback starts at local midnight, so the night hours of the business day
@@ -38,7 +39,7 @@ completed_orders as (
     select
         customer_id,
         occurred_at,
-    from web_events
+    from cart_events
     where event_type = 'order_completed'
         and customer_id is not null
 ),
