@@ -506,7 +506,8 @@ def test_destinations_of_one_channel_validate_identical_rows_once(tmp_path):
     paths = data_paths(tmp_path)
     email = [d for d in load_destinations() if d.channel == "email"]
     assert len(email) >= 2, "destinations.yml sends at least two destinations on email"
-    results = tmp_path / "quality" / "gx" / "uncommitted" / "validations" / "export_contract" / "email_channel" / "audience"
+    validations = tmp_path / "quality" / "gx" / "uncommitted" / "validations"
+    results = validations / "export_contract" / "email_channel" / "audience"
 
     def audience_validations() -> int:
         return len([path for path in results.rglob("*.json")]) if results.exists() else 0
@@ -518,10 +519,15 @@ def test_destinations_of_one_channel_validate_identical_rows_once(tmp_path):
             assert export_contract_check(destination, con, None, paths=paths) == []
         assert audience_validations() == 1, "identical rows were validated again"
 
+        remembered = tmp_path / "quality" / "export_audiences" / "email.json"
+        remembered.write_text('{"fingerprint": "damaged"}', encoding="utf-8")  # not a complete record: ignored
+        assert export_contract_check(email[0], con, None, paths=paths) == []
+        assert audience_validations() == 2
+
         frame.loc[7, "email"] = "not an address"  # one row of the channel's audience changes
         writer_tables(con, email[1], frame)
         problems = export_contract_check(email[1], con, None, paths=paths)
-    assert audience_validations() == 2
+    assert audience_validations() == 3
     assert any("Every email is a valid email address: 1 of 120 rows fail" in problem for problem in problems), problems
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -33,9 +34,9 @@ def apply_dbt_environment(paths: DataPaths) -> None:
 DBT_INPUTS = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests", "analyses", "../seeds")
 # The profile's variables each parse was made with, beside the manifest. dbt re-parses the whole project
 # (about 4 s more per build) when the profile it renders differs from the one its saved parse state was made
-# with, and the warehouse path is part of it. So the code location parses with the values a nightly build
-# will have, and parses again when they change or when another dbt command (an analyst's `dbt run` in
-# dbt_project/) replaced the saved state.
+# with, and the warehouse path is part of it. So the code location, when it loads, parses with the values a
+# nightly build with the default data directory will have, and parses again when they changed or another dbt
+# command (an analyst's `dbt run` in dbt_project/) replaced the saved state since.
 PARSE_ENVIRONMENT_FILE = "parse_environment.json"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
@@ -63,7 +64,8 @@ def parse_environment() -> dict[str, str]:
 
 def _parse_stamp(target: Path, variables: dict[str, str]) -> dict:
     state = target / PARTIAL_PARSE_FILE
-    return {"profile_variables": variables, "parse_state_mtime_ns": state.stat().st_mtime_ns if state.exists() else None}
+    mtime_ns = state.stat().st_mtime_ns if state.exists() else None
+    return {"profile_variables": variables, "parse_state_mtime_ns": mtime_ns}
 
 
 def manifest_is_stale(manifest_path: Path) -> bool:
@@ -90,13 +92,18 @@ def parse_project() -> Path:
     build) without touching the warehouse, with the profile a nightly build will render."""
     variables = parse_environment()
     env = {**os.environ, **TELEMETRY_OFF, **variables}
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"dbt parse failed in {DBT_PROJECT_DIR}:\n{completed.stdout}\n{completed.stderr}")
     target = DBT_PROJECT_DIR / "target"
-    stamp = json.dumps(_parse_stamp(target, variables), indent=2, sort_keys=True)
-    (target / PARSE_ENVIRONMENT_FILE).write_text(stamp + "\n", encoding="utf-8")
+    target.mkdir(exist_ok=True)
+    # Processes loading the code location at once (Dagster's step processes) take turns, so the stamp always
+    # describes the parse state beside it.
+    with (target / ".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        completed = subprocess.run(
+            [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+            cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"dbt parse failed in {DBT_PROJECT_DIR}:\n{completed.stdout}\n{completed.stderr}")
+        stamp = json.dumps(_parse_stamp(target, variables), indent=2, sort_keys=True)
+        (target / PARSE_ENVIRONMENT_FILE).write_text(stamp + "\n", encoding="utf-8")
     return target / "manifest.json"

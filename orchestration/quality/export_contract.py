@@ -3,7 +3,8 @@
     validate_export_audience(df, destination=..., channel=..., required_columns=[...],
                              previous_segment_sizes={...} | None, thresholds=...) -> GateResult
 
-checks, with Great Expectations (suites export_contract.<destination>.audience and .segment_sizes):
+checks, with Great Expectations (suites export_contract.<destination>.audience and .segment_sizes; the writer's
+hook below validates the audience once per channel, as export_contract.<channel>_channel.audience):
   - every required column is present (plus the channel's address column and its contactability column);
   - addresses are valid: email by regex, phone in E.164; the channel's address is never empty;
   - nobody is exported without consent on the channel (is_<channel>_contactable is true on every row);
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestration.exports.config import AUDIENCE_FIELDS, CHANNELS, contactable_condition
 from orchestration.quality.gx_runner import (
-    SUITES_FILE, SuiteOutcome, data_docs_index, gx_session, quality_dir, run_suite, suites_module,
+    SuiteOutcome, data_docs_index, gx_session, quality_dir, run_suite, suites_module,
 )
 from orchestration.quality.results import FailedExpectation, GateResult
 from orchestration.quality.thresholds import Thresholds, load_thresholds
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
 CHANNEL_ADDRESS = CHANNELS
 # Passed channel audiences, one file per channel: what was validated (its fingerprint) and when.
 VALIDATED_AUDIENCES_DIR = "export_audiences"
+# Part of every remembered validation's fingerprint: change it when the way the channel audience is validated
+# changes (which columns, which suite arguments), so no pass of the old way is reused.
+CHANNEL_CONTRACT_VERSION = 1
+REMEMBERED_KEYS = {"fingerprint", "suite", "evaluated", "rows", "validated_at"}
 
 
 def validate_export_audience(
@@ -119,10 +124,10 @@ def _validate_sizes(context: Any, destination: str, sizes: "pd.DataFrame", previ
 
 def _result(destination: str, channel: str, outcomes: list[SuiteOutcome], sizes: "pd.DataFrame",
             previous: dict[str, int] | None, thresholds: Thresholds, metadata: dict[str, Any],
-            paths: DataPaths | None) -> GateResult:
+            paths: DataPaths | None, audience_label: str | None = None) -> GateResult:
     failed = [failure for outcome in outcomes for failure in outcome.failed]
     passed = all(outcome.success for outcome in outcomes)
-    problems = _problems(failed, sizes, thresholds, channel)
+    problems = _problems(failed, sizes, thresholds, channel, audience_label)
     metadata = {
         "destination": destination,
         "channel": channel,
@@ -133,7 +138,7 @@ def _result(destination: str, channel: str, outcomes: list[SuiteOutcome], sizes:
         "segment_size_min_rows": thresholds.segment_size_min_rows,
         "problems": problems,
     }
-    rows = metadata["rows_checked"]
+    rows = metadata.get("members", metadata["rows_checked"])
     description = (
         f"export contract for {destination} ({channel}) holds: {rows} rows"
         if passed else f"export contract for {destination} ({channel}) broken: " + "; ".join(problems[:5])
@@ -192,8 +197,10 @@ def segment_sizes_table(sizes: "pd.DataFrame", thresholds: Thresholds) -> str:
     return "\n".join(lines)
 
 
-def _problems(failed: list[FailedExpectation], sizes: "pd.DataFrame", thresholds: Thresholds, channel: str) -> list[str]:
-    """Each failed expectation as a sentence; segment size breaches spelled out per segment."""
+def _problems(failed: list[FailedExpectation], sizes: "pd.DataFrame", thresholds: Thresholds, channel: str,
+              audience_label: str | None = None) -> list[str]:
+    """Each failed expectation as a sentence; segment size breaches spelled out per segment. ``audience_label``
+    starts the sentences of the audience suite (which rows it read, when that is more than the destination's)."""
     out = []
     bound = thresholds.segment_size_max_relative_change
     for failure in failed:
@@ -209,15 +216,16 @@ def _problems(failed: list[FailedExpectation], sizes: "pd.DataFrame", thresholds
             first = failure.sample[0]
             sample = " (e.g. " + (", ".join(f"{k}={v}" for k, v in first.items()) if isinstance(first, dict)
                                   else str(first)) + ")"
+        prefix = f"{audience_label}: " if audience_label else ""
         if failure.expectation == "expect_column_to_exist":
-            out.append(f"{failure.description.rstrip('.')}, which the audience lacks")
+            out.append(f"{prefix}{failure.description.rstrip('.')}, which the audience lacks")
         elif failure.exception:
-            out.append(f"{failure.description.rstrip('.')}: could not be checked ({failure.exception[:200]})")
+            out.append(f"{prefix}{failure.description.rstrip('.')}: could not be checked ({failure.exception[:200]})")
         elif failure.unexpected_count is not None:
-            out.append(f"{failure.description.rstrip('.')}: {failure.unexpected_count} of "
+            out.append(f"{prefix}{failure.description.rstrip('.')}: {failure.unexpected_count} of "
                        f"{failure.element_count} rows fail{sample}")
         else:
-            out.append(f"{failure.description.rstrip('.')}: fails{sample}")
+            out.append(f"{prefix}{failure.description.rstrip('.')}: fails{sample}")
     return out
 
 
@@ -239,37 +247,44 @@ def export_contract_check(
 
     channel = destination.channel
     thresholds = load_thresholds()
-    current = dict(con.execute(f"select segment, count(*) from {table} group by segment").fetchall())
-    sizes = segment_sizes({str(k): int(v) for k, v in current.items()}, previous_sizes, thresholds)
+    current = {str(segment): int(people) for segment, people in
+               con.execute(f"select segment, count(*) from {table} group by segment").fetchall()}
+    sizes = segment_sizes(current, previous_sizes, thresholds)
     audience_sql = channel_audience_sql(channel, audience_table)
     rows, rows_hash = con.execute(
         f"select count(*), coalesce(sum(hash(*columns(*))::hugeint), 0)::varchar from ({audience_sql})").fetchone()
     columns = [list(column) for column in
                con.execute(f"select column_name, column_type from (describe {audience_table})").fetchall()]
-    name = f"{channel}_channel"
     fingerprint = _fingerprint(channel, columns, rows, rows_hash)
+    label = f"{channel} channel audience (every segment, {rows} rows)"
+    remembered = _validated_audience(paths, channel, fingerprint)
+    outcomes = []
     as_of = None
-    with gx_session(paths) as context:
-        remembered = _validated_audience(paths, channel, fingerprint)
-        if remembered is not None:
-            audience = SuiteOutcome(suite=remembered["suite"], success=True, evaluated=remembered["evaluated"],
-                                    failed=[])
-        else:
-            frame = con.execute(audience_sql).df()
-            if "as_of_date" in frame.columns and frame["as_of_date"].notna().any():
-                as_of = str(frame["as_of_date"].max())[:10]
-            audience = _validate_audience(context, frame, name, channel, list(AUDIENCE_FIELDS),
-                                          f"is_{channel}_contactable", "segment")
-            if audience.success:
-                _remember_audience(paths, channel, fingerprint, audience, rows)
-        outcomes = [audience] + _validate_sizes(context, destination.name, sizes, previous_sizes, thresholds)
+    if remembered is None or previous_sizes is not None:  # else there is nothing left for GX to do
+        with gx_session(paths) as context:
+            # Another destination's process may have validated the same rows while this one waited for the lock.
+            remembered = remembered or _validated_audience(paths, channel, fingerprint)
+            if remembered is None:
+                frame = con.execute(audience_sql).df()
+                if "as_of_date" in frame.columns and frame["as_of_date"].notna().any():
+                    as_of = str(frame["as_of_date"].max())[:10]
+                outcome = _validate_audience(context, frame, f"{channel}_channel", channel, list(AUDIENCE_FIELDS),
+                                             f"is_{channel}_contactable", "segment")
+                if outcome.success:
+                    _remember_audience(paths, channel, fingerprint, outcome, rows)
+                outcomes.append(outcome)
+            outcomes += _validate_sizes(context, destination.name, sizes, previous_sizes, thresholds)
+    if remembered is not None:
+        outcomes.insert(0, SuiteOutcome(suite=remembered["suite"], success=True, evaluated=remembered["evaluated"],
+                                        failed=[]))
     metadata = {
         "rows_checked": int(rows),
-        "audience": f"{channel} channel, every segment: {rows} rows "
-                    + ("validated earlier, identical rows (" + remembered["validated_at"] + ")" if remembered
-                       else "validated now"),
+        "members": sum(current.values()),
+        "audience": f"{label}: " + (f"identical rows validated at {remembered['validated_at']}" if remembered
+                                     else "validated now"),
     }
-    result = _result(destination.name, channel, outcomes, sizes, previous_sizes, thresholds, metadata, paths)
+    result = _result(destination.name, channel, outcomes, sizes, previous_sizes, thresholds, metadata, paths,
+                     audience_label=label)
     if result.passed:
         return []
     problems = list(result.metadata.get("problems") or [result.description])
@@ -281,11 +296,14 @@ def export_contract_check(
     return problems
 
 
-def _fingerprint(channel: str, columns: list[tuple[str, str]], rows: int, rows_hash: str) -> str:
-    """What a channel audience validation depends on: the rows (count and hash sum), their columns, the suites."""
+def _fingerprint(channel: str, columns: list[list[str]], rows: int, rows_hash: str) -> str:
+    """What a channel audience validation depends on: the rows (count and hash sum), their columns, the suites
+    as loaded in this process, GX's version and the way this module validates (CHANNEL_CONTRACT_VERSION)."""
+    import great_expectations
+
     document = {"channel": channel, "columns": columns, "rows": rows, "rows_hash": rows_hash,
-                "required": list(AUDIENCE_FIELDS),
-                "suites": hashlib.sha256(SUITES_FILE.read_bytes()).hexdigest()}
+                "required": list(AUDIENCE_FIELDS), "suites": suites_module().SOURCE_SHA256,
+                "great_expectations": great_expectations.__version__, "version": CHANNEL_CONTRACT_VERSION}
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -294,14 +312,16 @@ def _validated_audience_file(paths: DataPaths, channel: str) -> Path:
 
 
 def _validated_audience(paths: DataPaths | None, channel: str, fingerprint: str) -> dict | None:
-    """The passed validation of exactly these rows, if one is remembered (read under the GX session's lock)."""
+    """The passed validation of exactly these rows, if one is remembered."""
     if paths is None:
         return None
     try:
         remembered = json.loads(_validated_audience_file(paths, channel).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return remembered if remembered.get("fingerprint") == fingerprint else None
+    if not isinstance(remembered, dict) or not REMEMBERED_KEYS <= remembered.keys():
+        return None  # damaged or from another version: validate again
+    return remembered if remembered["fingerprint"] == fingerprint else None
 
 
 def _remember_audience(paths: DataPaths | None, channel: str, fingerprint: str, outcome: SuiteOutcome,

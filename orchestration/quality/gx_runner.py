@@ -15,6 +15,7 @@ than the retention (orchestration/quality/history.py, CDP_QUALITY_HISTORY_DAYS).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.util
 import os
 import sys
@@ -58,6 +59,9 @@ def suites_module() -> ModuleType:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load the gate's suites from {SUITES_FILE}")
     module = importlib.util.module_from_spec(spec)
+    # What was loaded, for results remembered across processes (export_contract.py): an edit made while this
+    # process runs must not be credited with this version's passes.
+    module.SOURCE_SHA256 = hashlib.sha256(SUITES_FILE.read_bytes()).hexdigest()
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)

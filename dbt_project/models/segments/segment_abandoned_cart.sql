@@ -7,9 +7,8 @@
 -- that exit such people.
 with
 
-cart_events as (
-    -- Cart adds and completed orders only (int_web_events_resolved has every event).
-    select * from {{ ref('int_web_cart_events') }}
+web_events as (
+    select * from {{ ref('int_web_events_resolved') }}
 ),
 
 customers as (
@@ -24,7 +23,7 @@ cart_adds as (
         unit_price,
         quantity,
         occurred_at,
-    from cart_events
+    from web_events
     where event_type = 'add_to_cart'
         and customer_id is not null
         -- Web events are UTC; the lookback starts at local midnight, so the night hours of the business day
@@ -39,7 +38,7 @@ completed_orders as (
     select
         customer_id,
         occurred_at,
-    from cart_events
+    from web_events
     where event_type = 'order_completed'
         and customer_id is not null
 ),
