@@ -88,3 +88,25 @@ def test_the_saved_dbt_parse_matches_what_a_nightly_build_renders(monkeypatch, t
     finally:
         os.utime(state, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert not manifest_is_stale(manifest)
+
+
+def test_dbt_commands_start_without_a_version_probe_or_an_adapter(monkeypatch):
+    """Every dbt command of the warehouse build runs without `dbt --version` in a subprocess and without a dbt
+    adapter in this process (orchestration/dbt/assets.py: WarehouseDbtCliResource)."""
+    import importlib.metadata
+
+    import dagster_dbt.core.resource as dagster_dbt_resource
+    from packaging import version
+
+    from orchestration.dbt.assets import dbt_resource
+
+    def probe(*args, **kwargs):
+        raise AssertionError(f"dbt was probed in a subprocess: {args}")
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", probe)
+    resource = dbt_resource()
+    assert resource._cli_version == version.parse(importlib.metadata.version("dbt-core"))
+    invocation = resource.cli(["ls", "--select", "int_as_of_date", "--quiet"], raise_on_error=True)
+    invocation.wait()
+    assert invocation.is_successful()
+    assert invocation.adapter is None
