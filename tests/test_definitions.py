@@ -110,3 +110,12 @@ def test_dbt_commands_start_without_a_version_probe_or_an_adapter(monkeypatch):
     invocation.wait()
     assert invocation.is_successful()
     assert invocation.adapter is None
+
+
+def test_nightly_jobs_run_their_steps_in_the_run_process():
+    """A process per step loads the whole code location first (orchestration/jobs.py): both jobs run in one."""
+    from orchestration.definitions import defs
+    from orchestration.jobs import INGEST_JOB_NAME, WAREHOUSE_JOB_NAME
+
+    for name in (INGEST_JOB_NAME, WAREHOUSE_JOB_NAME):
+        assert defs.resolve_job_def(name).executor_def.name == dg.in_process_executor.name, name
