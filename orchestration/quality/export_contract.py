@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-# The field each channel needs to reach a person (orchestration/exports/config.py).
-CHANNEL_ADDRESS = CHANNELS
 # Passed channel audiences, one file per channel: what was validated (its fingerprint) and when.
 VALIDATED_AUDIENCES_DIR = "export_audiences"
 # Part of every remembered validation's fingerprint: change it when the way the channel audience is validated
@@ -78,9 +76,9 @@ def validate_export_audience(
     consent_column: defaults to is_<channel>_contactable (consent given, not unsubscribed/bounced/complained).
     paths: the data directory, for GX's files and Data Docs under <data>/quality; None validates in memory.
     """
-    if channel not in CHANNEL_ADDRESS:
+    if channel not in CHANNELS:
         raise ValueError(f"export contract for {destination}: unknown channel {channel!r}; "
-                         f"known: {', '.join(CHANNEL_ADDRESS)}")
+                         f"known: {', '.join(CHANNELS)}")
     if not isinstance(thresholds, Thresholds):
         thresholds = load_thresholds(thresholds)
     consent_column = consent_column or f"is_{channel}_contactable"
@@ -92,7 +90,7 @@ def validate_export_audience(
     metadata: dict[str, Any] = {
         "rows_checked": int(len(df)),
         "required_columns": list(required_columns),
-        "missing_columns": [c for c in dict.fromkeys([*required_columns, CHANNEL_ADDRESS[channel], consent_column])
+        "missing_columns": [c for c in dict.fromkeys([*required_columns, CHANNELS[channel], consent_column])
                             if c not in df.columns],
     }
     if consent_column in df.columns:
@@ -103,7 +101,7 @@ def validate_export_audience(
 def _validate_audience(context: Any, frame: "pd.DataFrame", name: str, channel: str, required_columns: list[str],
                        consent_column: str, segment_column: str) -> SuiteOutcome:
     suite = suites_module().export_audience_suite(
-        name, channel, required_columns, list(frame.columns), CHANNEL_ADDRESS[channel], consent_column,
+        name, channel, required_columns, list(frame.columns), CHANNELS[channel], consent_column,
         segment_column if segment_column in frame.columns else None)
     index_columns = [c for c in ("customer_id", segment_column) if c in frame.columns]
     return run_suite(context, frame=frame, suite=suite, data_source="exports", asset=f"{name}.audience",
@@ -259,15 +257,12 @@ def export_contract_check(
     label = f"{channel} channel audience (every segment, {rows} rows)"
     remembered = _validated_audience(paths, channel, fingerprint)
     outcomes = []
-    as_of = None
     if remembered is None or previous_sizes is not None:  # else there is nothing left for GX to do
         with gx_session(paths) as context:
             # Another destination's process may have validated the same rows while this one waited for the lock.
             remembered = remembered or _validated_audience(paths, channel, fingerprint)
             if remembered is None:
                 frame = con.execute(audience_sql).df()
-                if "as_of_date" in frame.columns and frame["as_of_date"].notna().any():
-                    as_of = str(frame["as_of_date"].max())[:10]
                 outcome = _validate_audience(context, frame, f"{channel}_channel", channel, list(AUDIENCE_FIELDS),
                                              f"is_{channel}_contactable", "segment")
                 if outcome.success:
@@ -289,8 +284,7 @@ def export_contract_check(
         return []
     problems = list(result.metadata.get("problems") or [result.description])
     if paths is not None:
-        if as_of is None:
-            as_of = con.execute(f"select max(as_of_date)::varchar from {table}").fetchone()[0]
+        as_of = con.execute(f"select max(as_of_date)::varchar from {audience_table}").fetchone()[0]
         report = write_failure_report(paths, f"export_contract-{destination.name}", result, as_of=as_of)
         problems.append(f"report: {report}")
     return problems
