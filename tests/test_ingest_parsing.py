@@ -63,6 +63,50 @@ def test_erp_cp1251_crlf_decimal_comma_and_quoted_delimiter(paths):
     assert reasons[6] == "empty line"
 
 
+# Field values that trip a naive split: quotes inside names, the delimiter inside quotes, and pieces that
+# look like whole quoted fields once the line is cut at every delimiter ('a";"b' is written "a"";""b").
+TRICKY_VALUES = [
+    'Крем для рук "L\'Aroma" с маслом ши, 75 мл',
+    'a";"b',
+    '";"',
+    '"',
+    '""',
+    "ООО Ромашка; филиал",
+    ";",
+    'ends with a quote"',
+    '"starts with a quote',
+    'two "quoted" words; and a semicolon',
+    "plain",
+]
+
+
+def test_quoted_fields_load_exactly_as_a_csv_reader_reads_them(paths):
+    """Lines whose quotes are whole fields take a faster split than the quote-aware expression: both agree."""
+    import csv
+    import io
+
+    template = next(csv.reader([ERP_GOOD.replace('"ООО ""Ромашка""; филиал"', "X")], delimiter=";"))
+    lines = []
+    for quoting in (csv.QUOTE_MINIMAL, csv.QUOTE_ALL):
+        for counterparty in TRICKY_VALUES:
+            for item in (TRICKY_VALUES[0], TRICKY_VALUES[1], "Товар"):
+                fields = list(template)
+                fields[9], fields[13] = counterparty, item
+                out = io.StringIO()
+                csv.writer(out, delimiter=";", quoting=quoting, lineterminator="").writerow(fields)
+                lines.append(out.getvalue())
+    unterminated = ERP_GOOD.replace(";Товар;", ';"Товар без конца;')
+    write_table_file(paths.landing, DUMP, ERP_SALES, "sales_20261119.csv", [*lines, unterminated])
+    report = load_partition(ERP_SALES, DUMP, paths)
+
+    assert (report.rows_loaded, report.lines_quarantined) == (len(lines), 1)
+    loaded = raw(paths, ERP_SALES)
+    expected = [next(csv.reader([line], delimiter=";")) for line in lines]
+    assert list(loaded["Контрагент"]) == [fields[9] for fields in expected]
+    assert list(loaded["Номенклатура"]) == [fields[13] for fields in expected]
+    assert list(quarantine(paths, ERP_SALES)["reason"]) == ["unterminated quoted field"]
+
+
 def test_truncated_last_line_is_quarantined_and_named(paths):
     write_table_file(paths.landing, DUMP, POS_RECEIPTS, "receipts_20261119.csv",
                      ["S01,1,17,2026-11-19 10:00:00,sale,,card,100.00", "S02,1,17,2026-11-19 10:"],
@@ -101,17 +145,21 @@ def test_json_lines(paths):
     good = {"event_id": "e1", "event_type": "add_to_cart", "occurred_at": "2026-11-19T10:00:00Z",
             "device_id": "d1", "user_id": 7, "product_id": "SKU1", "price": 12.5, "quantity": 2}
     lines = [json.dumps(good), '{"event_id": "e2", "event_type"', "[1, 2]",
-             json.dumps({**good, "event_id": "e4", "occurred_at": "yesterday"}), json.dumps({**good, "event_id": None})]
+             json.dumps({**good, "event_id": "e4", "occurred_at": "yesterday"}), json.dumps({**good, "event_id": None}),
+             " \t" + json.dumps({**good, "event_id": "e6"}), '  "text"', "   "]
     write_table_file(paths.landing, DUMP, WEB_EVENTS, "events_20261119.jsonl", lines)
     report = load_partition(WEB_EVENTS, DUMP, paths)
-    assert (report.lines_read, report.rows_loaded, report.lines_quarantined) == (5, 1, 4)
+    assert (report.lines_read, report.rows_loaded, report.lines_quarantined) == (8, 2, 6)
     loaded = raw(paths, WEB_EVENTS)
     assert loaded["user_id"].iloc[0] == 7 and loaded["price"].iloc[0] == Decimal("12.5")
+    assert list(loaded["event_id"]) == ["e1", "e6"]  # an object after blanks is still an object
     assert list(quarantine(paths, WEB_EVENTS)["reason"]) == [
         "invalid JSON",
         "not a JSON object",
         "occurred_at: 'yesterday' is not a valid timestamp (%Y-%m-%dT%H:%M:%SZ)",
         "event_id: required value is empty",
+        "not a JSON object",
+        "empty line",
     ]
 
 

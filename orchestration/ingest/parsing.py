@@ -39,9 +39,8 @@ def split_fields_sql(contract: TableContract, line: str = "line") -> str:
     if contract.quote is None:
         return f"string_split({line}, {sql_literal(delimiter)})"
     d = re.escape(delimiter)
-    q = re.escape(contract.quote)
     # Prefixing the delimiter lets every field, the first included, be "delimiter then field".
-    pattern = f"{d}({q}(?:[^{q}]|{q}{q})*{q}|[^{d}]*)"
+    pattern = f"{d}({_quoted_field_pattern(contract)}|[^{d}]*)"
     return f"regexp_extract_all({sql_literal(delimiter)} || {line}, {sql_literal(pattern)}, 1)"
 
 
@@ -60,8 +59,17 @@ def badly_quoted_sql(contract: TableContract, field: str) -> str:
     """True for a field that opens a quote it never closes (often a line cut short)."""
     if contract.quote is None:
         return "false"
+    return (
+        f"(starts_with({field}, {sql_literal(contract.quote)}) "
+        f"and not regexp_full_match({field}, {sql_literal(_quoted_field_pattern(contract))}))"
+    )
+
+
+def _quoted_field_pattern(contract: TableContract) -> str:
+    """One whole quoted field: the quote, any text with its quotes doubled, the closing quote."""
+    assert contract.quote is not None
     q = re.escape(contract.quote)
-    return f"(starts_with({field}, {sql_literal(contract.quote)}) and not regexp_full_match({field}, {sql_literal(f'{q}(?:[^{q}]|{q}{q})*{q}')}))"
+    return f"{q}(?:[^{q}]|{q}{q})*{q}"
 
 
 def typed_value_sql(contract: TableContract, column: Column, text: str) -> str:
@@ -133,8 +141,11 @@ def parse_lines_sql(contract: TableContract, lines_relation: str, first_data_ind
             f"json_extract_string(json_line, [{paths}]) as json_values from json_checked)"
         )
         texts = [f"nullif(json_values[{i + 1}], '')" for i in range(width)]
+        # The first branch settles nearly every line without copying it: trim() and ltrim() build a new
+        # string per row, which cost more than the JSON parse itself (docs/performance.md).
         structural = (
-            "case when line is null or trim(line) = '' then 'empty line' "
+            "case when starts_with(json_line, '{') then null "
+            "when line is null or trim(line) = '' then 'empty line' "
             "when json_line is null then 'invalid JSON' "
             "when left(ltrim(json_line, chr(32) || chr(9) || chr(10) || chr(13)), 1) <> '{' "
             "then 'not a JSON object' end"
@@ -146,13 +157,23 @@ def parse_lines_sql(contract: TableContract, lines_relation: str, first_data_ind
             quoted = "false"
         else:
             quoted = f"contains(line, {sql_literal(contract.quote)})"
+            # A line whose pieces between delimiters are each either unquoted or one whole quoted field (the
+            # quotes in product names, nearly every quoted line) has exactly those pieces as its fields; only
+            # a delimiter inside quotes, or a broken quote, needs the quote-aware regular expression, which
+            # costs about twenty times more per line.
+            whole_fields = (
+                f"list_bool_and(list_transform(pieces, lambda piece: not starts_with(piece, {sql_literal(contract.quote)}) "
+                f"or regexp_full_match(piece, {sql_literal(_quoted_field_pattern(contract))})))"
+            )
             split = (
-                f"case when not {quoted} then string_split(line, {sql_literal(contract.delimiter)}) "
+                f"case when not has_quote then pieces when {whole_fields} then pieces "
                 f"else {split_fields_sql(contract)} end"
             )
         fields_cte = (
-            f"fields as (select line_number, line, {quoted} as has_quote, "
-            f"case when line is not null then {split} end as fields from numbered)"
+            f"split as (select line_number, line, {quoted} as has_quote, "
+            f"string_split(line, {sql_literal(contract.delimiter)}) as pieces from numbered),\n"
+            f"fields as (select line_number, line, has_quote, "
+            f"case when line is not null then {split} end as fields from split)"
         )
         badly_quoted = " or ".join(badly_quoted_sql(contract, f"fields[{i + 1}]") for i in range(width))
         structural = (
