@@ -95,15 +95,21 @@ def test_quoted_fields_load_exactly_as_a_csv_reader_reads_them(paths):
                 out = io.StringIO()
                 csv.writer(out, delimiter=";", quoting=quoting, lineterminator="").writerow(fields)
                 lines.append(out.getvalue())
+    # A quote inside an unquoted field is kept as text (as the quote-aware expression reads it), also on a
+    # line whose other field holds the delimiter inside quotes.
+    stray_quotes = [ERP_GOOD.replace(";Товар;", ';Экран 5" дюймов;'),
+                    ERP_GOOD.replace(";Товар;", ';Экран 5" дюймов;"a;b";').replace(";SKU1;", ";")]
     unterminated = ERP_GOOD.replace(";Товар;", ';"Товар без конца;')
-    write_table_file(paths.landing, DUMP, ERP_SALES, "sales_20261119.csv", [*lines, unterminated])
+    write_table_file(paths.landing, DUMP, ERP_SALES, "sales_20261119.csv", [*lines, *stray_quotes, unterminated])
     report = load_partition(ERP_SALES, DUMP, paths)
 
-    assert (report.rows_loaded, report.lines_quarantined) == (len(lines), 1)
+    assert (report.rows_loaded, report.lines_quarantined) == (len(lines) + 2, 1)
     loaded = raw(paths, ERP_SALES)
     expected = [next(csv.reader([line], delimiter=";")) for line in lines]
-    assert list(loaded["Контрагент"]) == [fields[9] for fields in expected]
-    assert list(loaded["Номенклатура"]) == [fields[13] for fields in expected]
+    assert list(loaded["Контрагент"])[: len(lines)] == [fields[9] for fields in expected]
+    assert list(loaded["Номенклатура"])[: len(lines)] == [fields[13] for fields in expected]
+    assert list(loaded["Номенклатура"])[len(lines):] == ['Экран 5" дюймов', "a;b"]
+    assert list(loaded["Артикул"])[-1] == 'Экран 5" дюймов'
     assert list(quarantine(paths, ERP_SALES)["reason"]) == ["unterminated quoted field"]
 
 
