@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,27 +102,33 @@ def diagnose_utf8(landed_path: Path, scratch_dir: Path) -> None:
 
 
 def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> DecodedFile:
-    """Validate (and if needed transcode) one file, computing its checksum on the same pass."""
+    """Validate (and if needed transcode) one file, computing its checksum on the same pass.
+
+    The checksum runs on a worker thread, one chunk behind the decoder: hashlib releases the GIL, the codecs
+    do not, so the two overlap. The line of a decoding error is counted only when there is one.
+    """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     needs_copy = not is_utf8(encoding)
     size = 0
-    newline_count = 0
     last_byte = b""
     scratch_path = scratch_dir / (landed_path.name + ".utf8")
-    with landed_path.open("rb") as source:
+    with landed_path.open("rb") as source, ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
         first = source.read(len(UTF8_BOM))
         has_bom = first == UTF8_BOM and not needs_copy
         needs_copy = needs_copy or has_bom
         sink = scratch_path.open("wb") if needs_copy else None
+        hashed: Future | None = None
         try:
             chunk = first
             while chunk:
-                digest.update(chunk)
+                if hashed is not None:
+                    hashed.result()  # one chunk in flight: memory stays at two chunks
+                hashed = hasher.submit(digest.update, chunk)
                 try:
                     text = decoder.decode(chunk)
                 except UnicodeDecodeError as error:
-                    raise _undecodable(landed_path, encoding, size + error.start, newline_count, chunk, error)
+                    raise _undecodable(landed_path, encoding, size + error.start, error)
                 if sink is not None:
                     if has_bom and size == 0:
                         text = text.lstrip("\ufeff")
@@ -129,9 +136,10 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
                 if UNIT_SEPARATOR in chunk:
                     raise unit_separator_error(landed_path, size + chunk.index(UNIT_SEPARATOR))
                 size += len(chunk)
-                newline_count += chunk.count(b"\n")
                 last_byte = chunk[-1:]
                 chunk = source.read(CHUNK_BYTES)
+            if hashed is not None:
+                hashed.result()
             try:
                 tail = decoder.decode(b"", final=True)
             except UnicodeDecodeError as error:
@@ -153,10 +161,10 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
     )
 
 
-def _undecodable(path: Path, encoding: str, byte_offset: int, newlines_before_chunk: int, chunk: bytes,
-                 error: UnicodeDecodeError) -> UndecodableFileError:
-    line = newlines_before_chunk + chunk[: error.start].count(b"\n") + 1
-    bad = chunk[error.start : error.start + 4].hex(" ")
+def _undecodable(path: Path, encoding: str, byte_offset: int, error: UnicodeDecodeError) -> UndecodableFileError:
+    with path.open("rb") as handle:
+        line = handle.read(byte_offset).count(b"\n") + 1
+        bad = handle.read(4).hex(" ")
     return UndecodableFileError(
         f"{path}: not valid {encoding} at byte {byte_offset} (line {line}, bytes {bad}): {error.reason}. "
         f"The contract says this source delivers {encoding}; ask the source to re-export in {encoding}, "
