@@ -219,8 +219,7 @@ MASK_CHARACTER = "chr(31)"
 
 
 def _csv_fields_ctes(contract: TableContract) -> str:
-    """CTEs `split`, `masked` and `fields`: each line's raw fields (still quoted), as the quote-aware expression
-    reads them.
+    """CTEs ending in `fields`: each line's raw fields (still quoted), as the quote-aware expression reads them.
 
     The expression (`split_fields_sql`) costs about twenty times a plain split, so it runs only where nothing
     cheaper gives the same fields:
@@ -275,6 +274,7 @@ fields as (
         end as fields
     from masked
 )"""
+
 
 def _text_name(index: int) -> str:
     return f"__text_{index}"
