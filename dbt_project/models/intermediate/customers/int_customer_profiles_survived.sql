@@ -181,44 +181,47 @@ candidates as (
     into name field_name value field_value
 ),
 
-ranked_candidates as (
-    select
-        candidates.customer_id,
-        candidates.record_source,
-        candidates.field_name,
-        candidates.field_value,
-        row_number() over (
-            partition by candidates.customer_id, candidates.field_name
-            order by
-                candidates.priority,
-                candidates.recorded_at desc nulls last,
-                candidates.field_value,
-                candidates.record_id
-        ) as candidate_rank
+eligible_candidates as (
+    -- Only emails and phones are looked up among the linking identifiers; the other fields pass as they are.
+    select * from candidates where field_name not in ('email', 'phone')
+    union all
+    select candidates.*
     from candidates
-    left join linking_identifiers
+    semi join linking_identifiers
         on candidates.field_name || ':' || candidates.field_value = linking_identifiers.identifier_key
-    where candidates.field_name not in ('email', 'phone')
-        or linking_identifiers.identifier_key is not null
+    where candidates.field_name in ('email', 'phone')
+),
+
+field_survivors as (
+    -- The first candidate of each (customer, field) in the survivorship order. first(... order by ...) keeps
+    -- one running best per group; the row_number() window it replaces sorted every candidate.
+    select
+        customer_id,
+        field_name,
+        first(
+            {'value': field_value, 'source': record_source}
+            order by priority, recorded_at desc nulls last, field_value, record_id
+        ) as survivor
+    from eligible_candidates
+    group by customer_id, field_name
 ),
 
 survivors as (
     select
         customer_id,
-        max(case when field_name = 'first_name' then field_value end) as first_name,
-        max(case when field_name = 'last_name' then field_value end) as last_name,
-        max(case when field_name = 'email' then field_value end) as email,
-        max(case when field_name = 'phone' then field_value end) as phone,
-        cast(max(case when field_name = 'birth_date' then field_value end) as date) as birth_date,
-        max(case when field_name = 'gender' then field_value end) as gender,
-        max(case when field_name = 'first_name' then record_source end) as first_name_source,
-        max(case when field_name = 'last_name' then record_source end) as last_name_source,
-        max(case when field_name = 'email' then record_source end) as email_source,
-        max(case when field_name = 'phone' then record_source end) as phone_source,
-        max(case when field_name = 'birth_date' then record_source end) as birth_date_source,
-        max(case when field_name = 'gender' then record_source end) as gender_source,
-    from ranked_candidates
-    where candidate_rank = 1
+        max(case when field_name = 'first_name' then survivor.value end) as first_name,
+        max(case when field_name = 'last_name' then survivor.value end) as last_name,
+        max(case when field_name = 'email' then survivor.value end) as email,
+        max(case when field_name = 'phone' then survivor.value end) as phone,
+        cast(max(case when field_name = 'birth_date' then survivor.value end) as date) as birth_date,
+        max(case when field_name = 'gender' then survivor.value end) as gender,
+        max(case when field_name = 'first_name' then survivor.source end) as first_name_source,
+        max(case when field_name = 'last_name' then survivor.source end) as last_name_source,
+        max(case when field_name = 'email' then survivor.source end) as email_source,
+        max(case when field_name = 'phone' then survivor.source end) as phone_source,
+        max(case when field_name = 'birth_date' then survivor.source end) as birth_date_source,
+        max(case when field_name = 'gender' then survivor.source end) as gender_source,
+    from field_survivors
     group by customer_id
 ),
 
