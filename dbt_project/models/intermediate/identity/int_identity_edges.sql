@@ -46,7 +46,9 @@ observations_to_link as (
 {% endif %}
 
 linking_observations as (
-    select distinct
+    -- One row per (record, identifier) already: the pairs are unique (tested on int_identifiers_observed) and
+    -- assessed has one row per identifier, so no distinct (a 12M-row aggregation at M).
+    select
         observations.record_id,
         observations.identifier_key,
         assessed.priority
@@ -59,7 +61,8 @@ linking_observations as (
 record_hubs as (
     select
         record_id,
-        arg_min(identifier_key, [priority::varchar, identifier_key]) as hub_key
+        -- Priority as a number: as text, a priority of 10 would come before 2.
+        arg_min(identifier_key, {'priority': priority, 'identifier_key': identifier_key}) as hub_key
     from linking_observations
     group by record_id
 ),
