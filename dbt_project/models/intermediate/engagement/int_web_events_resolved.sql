@@ -1,18 +1,22 @@
--- Web tracking events with the customer behind them: by the logged-in shop user when the event carries one,
--- otherwise by the device, which belongs to a person once that person logged in on it (a device shared by
--- too many accounts is blocked in identity resolution and stays anonymous). customer_id is null for
--- anonymous traffic. Page URLs and session ids stay in stg_web__events (join on event_id): no customer-level
--- model reads them, and at 30M events they would be most of what this table writes.
+-- The web tracking events of known people, with the customer behind each: by the logged-in shop user when the
+-- event carries one, otherwise by the device, which belongs to a person once that person logged in on it (a
+-- device shared by too many accounts is blocked in identity resolution and stays anonymous). Anonymous
+-- traffic stays in stg_web__events only: every reader wants a person's events, and at M 43% of the events
+-- are anonymous, which this table would write a second time for nothing. Page URLs and session ids stay in
+-- stg_web__events too (join on event_id).
 --
 -- Incremental: a night resolves the events staged since the table was last built, and re-checks the events
--- already here whose login or device changed customer since then (identities merged, split, blocked or newly
--- linked: identifiers_moved_since_last_build) or left the identity graph, rewriting only those whose person
--- changed. The check reads narrow columns of the stored events; rewriting them all is what a full rebuild
--- would cost.
+-- of every login or device whose customer changed since then (identities merged, split, blocked or newly
+-- linked: identifiers_moved_since_last_build), read from stg_web__events because an anonymous event becomes
+-- a person's when its device is linked, and the stored events whose identifier left the identity graph. A
+-- re-checked event is rewritten only when its person changed. An event that no longer has a person (tonight's
+-- anonymous events, and stored ones whose device was unlinked) is written as a tombstone, a row with no
+-- customer_id, which removes any stored version and is deleted after the insert (delete_tombstones).
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
     unique_key='event_id',
+    post_hook="{{ delete_tombstones('customer_id') }}",
 ) }}
 
 {%- set event_columns %}
@@ -59,47 +63,48 @@ moved_identifiers as (
     {{ identifiers_moved_since_last_build('identifiers_resolved', 'identifiers_assessed') }}
 ),
 
-stored_events_to_check as (
-    select event_id, device_id, shop_user_id, customer_id, resolved_by
-    from {{ this }}
-    -- Shop user ids are compared as numbers: casting the few moved ids is cheaper than casting every event's.
+-- Every event of a moved login or device, anonymous ones included. Shop user ids are compared as numbers:
+-- casting the few moved ids is cheaper than casting every event's.
+events_of_moved_identifiers as (
+    select {{ event_columns }}
+    from {{ ref('stg_web__events') }}
     where shop_user_id in (
             select try_cast(identifier_value as bigint) from moved_identifiers where identifier_type = 'shop_user'
         )
         or device_id in (select identifier_value from moved_identifiers where identifier_type = 'web_device')
-        -- The identifier that resolved the event left the graph (the last record carrying it was re-sent
-        -- without it): it is in no list of moves, as it no longer exists.
-        or (resolved_by = 'shop_user' and shop_user_id not in (
+),
+
+-- The identifier that resolved a stored event left the graph (the last record carrying it was re-sent
+-- without it): it is in no list of moves, as it no longer exists.
+events_whose_identifier_left as (
+    select {{ event_columns }}
+    from {{ this }}
+    where (resolved_by = 'shop_user' and shop_user_id not in (
             select try_cast(identifier_value as bigint) from shop_users where try_cast(identifier_value as bigint) is not null
         ))
         or (resolved_by = 'web_device' and device_id not in (select identifier_value from devices))
 ),
 
-stored_events_changed as (
-    select stored.event_id
-    from stored_events_to_check as stored
-    left join shop_users
-        on cast(stored.shop_user_id as varchar) = shop_users.identifier_value
-    left join devices
-        on stored.device_id = devices.identifier_value
-    where stored.customer_id is distinct from coalesce(shop_users.customer_id, devices.customer_id)
-        or stored.resolved_by is distinct from {{ web_event_resolved_by('shop_users', 'devices') }}
+events_to_recheck as (
+    select * from events_of_moved_identifiers
+    union all
+    select * from events_whose_identifier_left
+    anti join events_of_moved_identifiers using (event_id)
 ),
 {%- endif %}
 
 events as (
-    select {{ event_columns }}
+    select {{ event_columns }}, false as is_recheck
     from staged_events
     {%- if is_incremental() %}
     union all
-    select {{ event_columns }}
-    from {{ this }}
-    semi join stored_events_changed using (event_id)
+    select {{ event_columns }}, true as is_recheck
+    from events_to_recheck
     anti join staged_events using (event_id)
     {%- endif %}
 ),
 
-final as (
+resolved as (
     select
         events.event_id,
         coalesce(shop_users.customer_id, devices.customer_id) as customer_id,
@@ -114,12 +119,28 @@ final as (
         events.occurred_at,
         cast(events.occurred_at as date) as occurred_date,
         events.loaded_at,
-        {{ build_stamp() }} as changed_at
+        {{ build_stamp() }} as changed_at,
+        events.is_recheck
     from events
     left join shop_users
         on cast(events.shop_user_id as varchar) = shop_users.identifier_value
     left join devices
         on events.device_id = devices.identifier_value
+),
+
+final as (
+    select resolved.* exclude (is_recheck)
+    from resolved
+    {%- if is_incremental() %}
+    left join {{ this }} as stored
+        on resolved.is_recheck
+        and resolved.event_id = stored.event_id
+    where not resolved.is_recheck
+        or stored.customer_id is distinct from resolved.customer_id
+        or stored.resolved_by is distinct from resolved.resolved_by
+    {%- else %}
+    where resolved.customer_id is not null
+    {%- endif %}
 )
 
 select * from final

@@ -1,7 +1,7 @@
 -- The 1C nomenclature, a full snapshot every day: the latest dump is the catalog.
 with
 
-source as (
+source as {{ cte_not_materialized() }} (
     select * from {{ source('catalog', 'erp_nomenclature') }}
 ),
 

@@ -1,7 +1,7 @@
 -- Later dumps restate recent days: the latest delivery of each (system, day, cut) is the system's figure.
 with
 
-source as (
+source as {{ cte_not_materialized() }} (
     select * from {{ source('control', 'totals') }}
 ),
 

@@ -3,7 +3,7 @@
 -- 1C sales documents, one row per document line, with the Russian headers renamed and values translated.
 with
 
-source as (
+source as {{ cte_not_materialized() }} (
     select * from {{ source('erp', 'sales') }}
     {{ only_new_deliveries() }}
 ),

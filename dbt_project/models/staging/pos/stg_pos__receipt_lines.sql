@@ -2,7 +2,7 @@
 
 with
 
-source as (
+source as {{ cte_not_materialized() }} (
     select * from {{ source('pos', 'receipt_lines') }}
     {{ only_new_deliveries() }}
 ),

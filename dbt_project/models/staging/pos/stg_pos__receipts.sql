@@ -4,7 +4,7 @@
 
 with
 
-source as (
+source as {{ cte_not_materialized() }} (
     select * from {{ source('pos', 'receipts') }}
     {{ only_new_deliveries() }}
 ),

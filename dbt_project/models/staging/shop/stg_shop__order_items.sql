@@ -2,7 +2,7 @@
 
 with
 
-source as (
+source as {{ cte_not_materialized() }} (
     select * from {{ source('shop', 'order_items') }}
     {{ only_new_deliveries() }}
 ),

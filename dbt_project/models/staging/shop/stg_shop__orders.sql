@@ -2,7 +2,7 @@
 
 with
 
-source as (
+source as {{ cte_not_materialized() }} (
     select * from {{ source('shop', 'orders') }}
     {{ only_new_deliveries() }}
 ),
