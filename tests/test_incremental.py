@@ -335,7 +335,10 @@ def _add_activity(dump_dir, lines: list[str]) -> None:
 
 
 def _retype_a_cart_add(dump_dir) -> str:
-    """The tracker re-sends the dump's first cart add as a removal from the cart; returns its event_id."""
+    """The tracker re-sends the dump's first logged-in cart add as a removal from the cart; returns its event_id.
+
+    Logged in, so the event has a person and is in int_web_events_resolved (which holds known people's events).
+    """
     events_file = sorted((dump_dir / "web").glob("events_*.jsonl"))[0]
     lines = events_file.read_text(encoding="utf-8").split("\n")
     for number, line in enumerate(lines):
@@ -345,12 +348,12 @@ def _retype_a_cart_add(dump_dir) -> str:
             event = json.loads(line)
         except ValueError:
             continue  # one of the sample's malformed lines
-        if event.get("event_type") == "add_to_cart" and event.get("event_id"):
+        if event.get("event_type") == "add_to_cart" and event.get("event_id") and event.get("user_id"):
             event["event_type"] = "remove_from_cart"
             lines[number] = json.dumps(event, ensure_ascii=False)
             events_file.write_text("\n".join(lines), encoding="utf-8")
             return event["event_id"]
-    raise AssertionError(f"no cart add in {events_file}")
+    raise AssertionError(f"no logged-in cart add in {events_file}")
 
 
 def _forget_the_login(dump_dir, device: str, account: int) -> None:
