@@ -158,71 +158,62 @@ linking_identifiers as (
     where is_linking
 ),
 
-candidates as (
-    -- One row per (record, field, value), values as text; birth_date is cast back at the end.
-    unpivot (
-        select
-            customer_id,
-            record_id,
-            record_source,
-            priority,
-            recorded_at,
-            first_name,
-            last_name,
-            email,
-            phone,
-            cast(birth_date as varchar) as birth_date,
-            gender,
-        from records_to_survive
-        -- Records of a source without a priority are never candidates.
-        where priority is not null
-    )
-    on first_name, last_name, email, phone, birth_date, gender
-    into name field_name value field_value
-),
-
-eligible_candidates as (
-    -- Only emails and phones are looked up among the linking identifiers; the other fields pass as they are.
-    select * from candidates where field_name not in ('email', 'phone')
-    union all
-    select candidates.*
-    from candidates
-    semi join linking_identifiers
-        on candidates.field_name || ':' || candidates.field_value = linking_identifiers.identifier_key
-    where candidates.field_name in ('email', 'phone')
+candidate_records as (
+    -- The records that may give the profile a value: a source without a priority never does, an email or phone
+    -- only when it is a linking identifier.
+    select
+        records.customer_id,
+        records.record_id,
+        records.record_source,
+        records.priority,
+        records.recorded_at,
+        records.first_name,
+        records.last_name,
+        case when linking_emails.identifier_key is not null then records.email end as email,
+        case when linking_phones.identifier_key is not null then records.phone end as phone,
+        records.birth_date,
+        records.gender,
+    from records_to_survive as records
+    left join linking_identifiers as linking_emails
+        on 'email:' || records.email = linking_emails.identifier_key
+    left join linking_identifiers as linking_phones
+        on 'phone:' || records.phone = linking_phones.identifier_key
+    where records.priority is not null
 ),
 
 field_survivors as (
-    -- The first candidate of each (customer, field) in the survivorship order. first(... order by ...) keeps
-    -- one running best per group; the row_number() window it replaces sorted every candidate.
+    -- Per field, the first record holding a value in the survivorship order, with its source. One aggregate
+    -- per field over the customer's records: first(... order by ...) keeps one running best per group, and a
+    -- null value is no candidate (filter). Unpivoting to one row per (record, field) and pivoting the winners
+    -- back took twice the CPU at M (docs/performance.md).
     select
         customer_id,
-        field_name,
+        {%- for field in ['first_name', 'last_name', 'email', 'phone', 'birth_date', 'gender'] %}
         first(
-            {'value': field_value, 'source': record_source}
-            order by priority, recorded_at desc nulls last, field_value, record_id
-        ) as survivor
-    from eligible_candidates
-    group by customer_id, field_name
+            {'value': {{ field }}, 'source': record_source}
+            order by priority, recorded_at desc nulls last, {{ field }}, record_id
+        ) filter (where {{ field }} is not null) as {{ field }}_survivor,
+        {%- endfor %}
+    from candidate_records
+    group by customer_id
 ),
 
 survivors as (
     select
         customer_id,
-        max(case when field_name = 'first_name' then survivor.value end) as first_name,
-        max(case when field_name = 'last_name' then survivor.value end) as last_name,
-        max(case when field_name = 'email' then survivor.value end) as email,
-        max(case when field_name = 'phone' then survivor.value end) as phone,
-        cast(max(case when field_name = 'birth_date' then survivor.value end) as date) as birth_date,
-        max(case when field_name = 'gender' then survivor.value end) as gender,
-        max(case when field_name = 'first_name' then survivor.source end) as first_name_source,
-        max(case when field_name = 'last_name' then survivor.source end) as last_name_source,
-        max(case when field_name = 'email' then survivor.source end) as email_source,
-        max(case when field_name = 'phone' then survivor.source end) as phone_source,
-        max(case when field_name = 'birth_date' then survivor.source end) as birth_date_source,
-        max(case when field_name = 'gender' then survivor.source end) as gender_source,
+        first_name_survivor.value as first_name,
+        last_name_survivor.value as last_name,
+        email_survivor.value as email,
+        phone_survivor.value as phone,
+        birth_date_survivor.value as birth_date,
+        gender_survivor.value as gender,
+        first_name_survivor.source as first_name_source,
+        last_name_survivor.source as last_name_source,
+        email_survivor.source as email_source,
+        phone_survivor.source as phone_source,
+        birth_date_survivor.source as birth_date_source,
+        gender_survivor.source as gender_source,
     from field_survivors
-    group by customer_id
 ),
 
 survived as (

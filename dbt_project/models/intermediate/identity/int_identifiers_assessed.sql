@@ -161,7 +161,7 @@ assessed as (
             when rules.identifier_type is null then 'no rule for this identifier type in identity_rules'
             when not rules.is_linkable then 'identifier type is not linkable (identity_rules)'
             when blocked_values.identifier_value is not null then 'blocked value: ' || blocked_values.reason
-            when not {{ matches_pattern('identifiers.identifier_value', 'rules.value_pattern') }}
+            when not {{ matches_pattern('identifiers.identifier_value', 'rules.value_pattern', identity_value_patterns()) }}
                 then 'does not match the personal ' || identifiers.identifier_type || ' pattern ' || rules.value_pattern
             when group_sizes.is_oversized then 'shared: appears with ' || group_sizes.oversize_explanation
         end as block_reason
