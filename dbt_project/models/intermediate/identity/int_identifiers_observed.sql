@@ -104,9 +104,9 @@ observations as (
 {%- set compared_sources = "('shop_customer', 'loyalty_member', 'web_login')" %}
 {%- set fingerprint = "count(*) as identifier_count, sum(hash(identifier_type, identifier_value, observed_at, loaded_at))::hugeint as fingerprint" %}
 derived_fingerprints as (
-    -- Per record, its identifiers as derived tonight: how many, and the sum of their hashes. Comparing these
-    -- per record is the comparison of the rows themselves (the (record, identifier) pairs are unique, tested),
-    -- without anti joins of every row on all its columns both ways (docs/performance.md, section L).
+    -- Per record, its identifiers as derived tonight: how many, and the sum of their 64-bit hashes. Equal
+    -- fingerprints mean equal rows but for a hash collision (the (record, identifier) pairs are unique,
+    -- tested), found without anti joins of every row on all its columns both ways (docs/performance.md, L).
     select record_id, {{ fingerprint }}
     from observations
     where record_source in {{ compared_sources }}
