@@ -77,8 +77,9 @@
     case
         when coalesce({{ pattern_expression }}, '') = '' then true
         {%- for pattern in known_patterns %}
-        when {{ pattern_expression }} = {{ sql_string_literal(pattern) }}
-            then regexp_full_match({{ expression }}, {{ sql_string_literal(pattern) }})
+        {%- set literal = dbt.string_literal(dbt.escape_single_quotes(pattern)) %}
+        when {{ pattern_expression }} = {{ literal }}
+            then regexp_full_match({{ expression }}, {{ literal }})
         {%- endfor %}
         else regexp_full_match({{ expression }}, {{ pattern_expression }})
     end
@@ -104,9 +105,4 @@
         "select distinct value_pattern from " ~ rules ~ " where coalesce(value_pattern, '') <> '' order by 1"
     ) -%}
     {{ return(patterns.columns[0].values() | list) }}
-{%- endmacro %}
-
-{#- A SQL string literal holding `text` (quotes doubled; backslashes are literal in standard SQL strings). -#}
-{% macro sql_string_literal(text) -%}
-    '{{ text | replace("'", "''") }}'
 {%- endmacro %}
