@@ -158,7 +158,7 @@ def hold_back_last_dump(data: Path) -> tuple[list[str], str]:
 
 def reset_runtime(data: Path) -> None:
     """Everything the pipeline wrote before: a full run starts from dumps only."""
-    for name in ("lake", "warehouse", "exports", "dagster_home", "floor", "bench"):
+    for name in ("lake", "warehouse", "exports", "quality", "dagster_home", "floor", "bench"):
         shutil.rmtree(data / name, ignore_errors=True)
 
 

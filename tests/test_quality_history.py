@@ -1,4 +1,6 @@
-"""The gate keeps CDP_QUALITY_HISTORY_DAYS of validation results and Data Docs pages, not every night forever."""
+"""The gate keeps CDP_QUALITY_HISTORY_DAYS of validation results and Data Docs pages, not every night forever,
+and its Data Docs cost stays bounded within them: one build per validation session, an index of the newest
+CDP_DATA_DOCS_INDEX_RESULTS results."""
 
 from __future__ import annotations
 
@@ -10,15 +12,19 @@ import pandas as pd
 import pytest
 
 from orchestration.quality.history import (
+    DEFAULT_INDEX_RESULTS,
     HISTORY_DAYS_ENV,
+    INDEX_RESULTS_ENV,
     HistorySettingError,
     history_days,
+    index_results,
     prune_validation_history,
 )
 from orchestration.settings import data_paths
 
 
-def validate(root: Path):
+def validate(root: Path, previous_segment_sizes: dict[str, int] | None = None):
+    """The audience suite; with ``previous_segment_sizes`` the segment sizes suite too, in the same session."""
     from orchestration.quality.export_contract import validate_export_audience
 
     frame = pd.DataFrame({
@@ -26,7 +32,7 @@ def validate(root: Path):
         "email": [f"person{i}@example.ru" for i in range(20)], "is_email_contactable": True,
     })
     return validate_export_audience(frame, destination="mindbox", channel="email", required_columns=["email"],
-                                    previous_segment_sizes=None, paths=data_paths(root))
+                                    previous_segment_sizes=previous_segment_sizes, paths=data_paths(root))
 
 
 def run_folders(tree: Path) -> list[Path]:
@@ -75,3 +81,57 @@ def test_a_bad_retention_setting_names_the_variable(monkeypatch, value, tmp_path
 def test_the_retention_defaults_to_ninety_days(monkeypatch):
     monkeypatch.delenv(HISTORY_DAYS_ENV, raising=False)
     assert history_days() == 90
+
+
+def test_a_session_builds_the_data_docs_once_for_all_its_validations(tmp_path, monkeypatch):
+    from great_expectations.data_context.data_context.abstract_data_context import AbstractDataContext
+
+    builds = []
+    build = AbstractDataContext.build_data_docs
+
+    def counted_build(self, *args, **kwargs):
+        builds.append(kwargs.get("resource_identifiers"))
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractDataContext, "build_data_docs", counted_build)
+    result = validate(tmp_path, previous_segment_sizes={"rfm": 20})
+    assert result.passed
+    assert len(builds) == 1, f"one Data Docs build per session, got {len(builds)}"
+    pages = tmp_path / "quality" / "data_docs" / "validations" / "export_contract" / "mindbox"
+    assert {path.name for path in pages.iterdir()} == {"audience", "segment_sizes"}
+    assert all(run_folders(pages / suite) for suite in ("audience", "segment_sizes"))
+    index = (tmp_path / "quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert "export_contract.mindbox.audience" in index and "export_contract.mindbox.segment_sizes" in index
+
+
+def test_the_index_lists_only_the_newest_results(tmp_path, monkeypatch):
+    monkeypatch.setenv(INDEX_RESULTS_ENV, "1")
+    assert validate(tmp_path).passed
+    assert validate(tmp_path).passed
+    results = tmp_path / "quality" / "gx" / "uncommitted" / "validations"
+    older, newest = (path.name for path in run_folders(results))
+    index = (tmp_path / "quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert newest in index and older not in index
+    # The older result keeps its page until the retention deletes it.
+    assert {path.name for path in run_folders(tmp_path / "quality" / "data_docs" / "validations")} == {older, newest}
+
+    monkeypatch.setenv(INDEX_RESULTS_ENV, "0")  # every kept result
+    assert validate(tmp_path).passed
+    index = (tmp_path / "quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert all(path.name in index for path in run_folders(results))
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "1000001"])
+def test_a_bad_index_setting_names_the_variable(monkeypatch, value, tmp_path):
+    monkeypatch.setenv(INDEX_RESULTS_ENV, value)
+    with pytest.raises(HistorySettingError, match=INDEX_RESULTS_ENV):
+        index_results()
+    with pytest.raises(HistorySettingError, match=INDEX_RESULTS_ENV):
+        validate(tmp_path)
+
+
+def test_the_index_lists_two_hundred_results_unless_told(monkeypatch):
+    monkeypatch.delenv(INDEX_RESULTS_ENV, raising=False)
+    assert index_results() == DEFAULT_INDEX_RESULTS == 200
+    monkeypatch.setenv(INDEX_RESULTS_ENV, "0")
+    assert index_results() is None

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestration.exports.config import AUDIENCE_FIELDS, CHANNELS, contactable_condition
 from orchestration.quality.gx_runner import (
-    SuiteOutcome, data_docs_index, gx_session, quality_dir, run_suite, suites_module,
+    GxSession, SuiteOutcome, data_docs_index, gx_session, quality_dir, run_suite, suites_module,
 )
 from orchestration.quality.results import FailedExpectation, GateResult
 from orchestration.quality.thresholds import Thresholds, load_thresholds
@@ -83,10 +83,10 @@ def validate_export_audience(
         thresholds = load_thresholds(thresholds)
     consent_column = consent_column or f"is_{channel}_contactable"
     sizes = segment_sizes(current_segment_sizes(df, destination, segment_column), previous_segment_sizes, thresholds)
-    with gx_session(paths) as context:
-        outcomes = [_validate_audience(context, df, destination, channel, list(required_columns), consent_column,
+    with gx_session(paths) as session:
+        outcomes = [_validate_audience(session, df, destination, channel, list(required_columns), consent_column,
                                        segment_column)]
-        outcomes += _validate_sizes(context, destination, sizes, previous_segment_sizes, thresholds)
+        outcomes += _validate_sizes(session, destination, sizes, previous_segment_sizes, thresholds)
     metadata: dict[str, Any] = {
         "rows_checked": int(len(df)),
         "required_columns": list(required_columns),
@@ -98,22 +98,22 @@ def validate_export_audience(
     return _result(destination, channel, outcomes, sizes, previous_segment_sizes, thresholds, metadata, paths)
 
 
-def _validate_audience(context: Any, frame: "pd.DataFrame", name: str, channel: str, required_columns: list[str],
+def _validate_audience(session: GxSession, frame: "pd.DataFrame", name: str, channel: str, required_columns: list[str],
                        consent_column: str, segment_column: str) -> SuiteOutcome:
     suite = suites_module().export_audience_suite(
         name, channel, required_columns, list(frame.columns), CHANNELS[channel], consent_column,
         segment_column if segment_column in frame.columns else None)
     index_columns = [c for c in ("customer_id", segment_column) if c in frame.columns]
-    return run_suite(context, frame=frame, suite=suite, data_source="exports", asset=f"{name}.audience",
+    return run_suite(session, frame=frame, suite=suite, data_source="exports", asset=f"{name}.audience",
                      index_columns=index_columns)
 
 
-def _validate_sizes(context: Any, destination: str, sizes: "pd.DataFrame", previous: dict[str, int] | None,
+def _validate_sizes(session: GxSession, destination: str, sizes: "pd.DataFrame", previous: dict[str, int] | None,
                     thresholds: Thresholds) -> list[SuiteOutcome]:
     if previous is None:
         return []  # a first export: nothing to compare with
     return [run_suite(
-        context, frame=sizes, suite=suites_module().export_segment_sizes_suite(destination),
+        session, frame=sizes, suite=suites_module().export_segment_sizes_suite(destination),
         data_source="exports", asset=f"{destination}.segment_sizes",
         parameters={"segment_size_max_relative_change": thresholds.segment_size_max_relative_change},
         index_columns=["segment"],
@@ -258,17 +258,17 @@ def export_contract_check(
     remembered = _validated_audience(paths, channel, fingerprint)
     outcomes = []
     if remembered is None or previous_sizes is not None:  # else there is nothing left for GX to do
-        with gx_session(paths) as context:
+        with gx_session(paths) as session:
             # Another destination's process may have validated the same rows while this one waited for the lock.
             remembered = remembered or _validated_audience(paths, channel, fingerprint)
             if remembered is None:
                 frame = con.execute(audience_sql).df()
-                outcome = _validate_audience(context, frame, f"{channel}_channel", channel, list(AUDIENCE_FIELDS),
+                outcome = _validate_audience(session, frame, f"{channel}_channel", channel, list(AUDIENCE_FIELDS),
                                              f"is_{channel}_contactable", "segment")
                 if outcome.success:
                     _remember_audience(paths, channel, fingerprint, outcome, rows)
                 outcomes.append(outcome)
-            outcomes += _validate_sizes(context, destination.name, sizes, previous_sizes, thresholds)
+            outcomes += _validate_sizes(session, destination.name, sizes, previous_sizes, thresholds)
     if remembered is not None:
         outcomes.insert(0, SuiteOutcome(suite=remembered["suite"], success=True, evaluated=remembered["evaluated"],
                                         failed=[]))

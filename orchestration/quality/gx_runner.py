@@ -4,7 +4,9 @@ Data Docs under <data>/quality/data_docs.
 GX 1.24's SQL datasource over duckdb-engine cannot resolve metrics, so the rows to validate are read from DuckDB
 (read-only) into pandas and validated as a dataframe batch: data source -> dataframe asset -> whole-dataframe
 batch definition; suite (expectations/suites.py); validation definition; checkpoint with a Data Docs action.
-Everything is saved with add_or_update, so reruns never fail on "already exists".
+Everything is saved with add_or_update, so reruns never fail on "already exists". The Data Docs are built once
+per session, for every validation of the session, not by each checkpoint: each build rewrites the index page,
+and the index is the part that grows with the results kept (orchestration/quality/history.py).
 
 GX is imported only inside gx_session (the import takes seconds and must not slow down loading the code
 location), with its analytics off. One lock file serialises sessions: the file context's config file is
@@ -17,15 +19,16 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.util
+import logging
 import os
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterator
 
-from orchestration.quality.history import history_days, prune_validation_history
+from orchestration.quality.history import history_days, index_results, prune_validation_history
 from orchestration.quality.results import FailedExpectation
 from orchestration.settings import PROJECT_ROOT, DataPaths
 
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 SUITES_FILE = PROJECT_ROOT / "expectations" / "suites.py"
 DATA_DOCS_SITE = "local_site"
 SAMPLE_SIZE = 10
+
+logger = logging.getLogger(__name__)
 
 
 def quality_dir(paths: DataPaths) -> Path:
@@ -79,10 +84,25 @@ class SuiteOutcome:
     failed: list[FailedExpectation]
 
 
+@dataclass
+class GxSession:
+    """A GX data context and the validations run in it, whose Data Docs pages the session builds when it ends."""
+
+    context: Any
+    docs_resources: list[Any] = field(default_factory=list)
+
+    def build_data_docs(self) -> None:
+        """Pages of this session's validations and their suites, and the index, in one build."""
+        if self.docs_resources and DATA_DOCS_SITE in self.context.list_data_docs_sites():
+            self.context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=self.docs_resources)
+        self.docs_resources = []
+
+
 @contextmanager
-def gx_session(paths: DataPaths | None) -> Iterator[Any]:
-    """A GX file context rooted at <data>/quality (config in <data>/quality/gx), held under the gate's lock.
-    Without a data directory: an ephemeral context (nothing written, no Data Docs)."""
+def gx_session(paths: DataPaths | None) -> Iterator[GxSession]:
+    """A GX file context rooted at <data>/quality (config in <data>/quality/gx), held under the gate's lock; the
+    Data Docs of its validations are built when it ends. Without a data directory: an ephemeral context (nothing
+    written, no Data Docs)."""
     if paths is None:
         os.environ["GX_ANALYTICS_ENABLED"] = "false"
         import great_expectations as gx
@@ -91,11 +111,12 @@ def gx_session(paths: DataPaths | None) -> Iterator[Any]:
         for site in list(context.list_data_docs_sites()):
             context.delete_data_docs_site(site)  # its default site would build docs in a stray temp folder
         _quiet(context)
-        yield context
+        yield GxSession(context)
         return
     root = quality_dir(paths)
     root.mkdir(parents=True, exist_ok=True)
     keep_days = history_days()  # a bad setting fails before anything is validated
+    listed_results = index_results()
     with (root / ".gx.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -105,21 +126,34 @@ def gx_session(paths: DataPaths | None) -> Iterator[Any]:
             import great_expectations as gx
 
             context = gx.get_context(mode="file", project_root_dir=str(root))
-            _configure(context, paths)
-            yield context
+            _configure(context, paths, listed_results)
+            session = GxSession(context)
+            try:
+                yield session
+            except BaseException:
+                # The results stored before the failure still get their pages; the failure is what to report.
+                try:
+                    session.build_data_docs()
+                except Exception:
+                    logger.exception("Data Docs not updated after a failed validation session under %s", root)
+                raise
+            session.build_data_docs()
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _configure(context: Any, paths: DataPaths) -> None:
+def _configure(context: Any, paths: DataPaths, listed_results: int | None) -> None:
+    index_builder: dict[str, Any] = {"class_name": "DefaultSiteIndexBuilder"}
+    if listed_results is not None:
+        index_builder["validation_results_limit"] = listed_results
     site = {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir(paths))},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "site_index_builder": index_builder,
     }
     sites = context.list_data_docs_sites()
-    # The data directory may have moved (or been copied): always point the site at this one.
+    # The data directory may have moved (or been copied), or the index size changed: always use this one's.
     if DATA_DOCS_SITE not in sites:
         context.add_data_docs_site(DATA_DOCS_SITE, site)
     elif sites[DATA_DOCS_SITE] != site:
@@ -141,7 +175,7 @@ def _quiet(context: Any) -> None:
 
 
 def run_suite(
-    context: Any,
+    session: GxSession,
     *,
     frame: "pd.DataFrame",
     suite: Any,
@@ -150,9 +184,11 @@ def run_suite(
     parameters: dict[str, Any] | None = None,
     index_columns: list[str] | None = None,
 ) -> SuiteOutcome:
-    """Validates one dataframe against one suite through a checkpoint that also updates the Data Docs."""
+    """Validates one dataframe against one suite through a checkpoint; its Data Docs page comes with the session's."""
     import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
+    context = session.context
     batch_definition = _batch_definition(context, data_source, asset)
     suite = context.suites.add_or_update(suite)
     validation = context.validation_definitions.add_or_update(
@@ -162,15 +198,11 @@ def run_suite(
     index_columns = [column for column in index_columns or [] if column in frame.columns]
     if index_columns:
         result_format["unexpected_index_column_names"] = index_columns
-    docs = DATA_DOCS_SITE in context.list_data_docs_sites()
     checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=suite.name,
-        validation_definitions=[validation],
-        actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[DATA_DOCS_SITE])]
-        if docs else [],
-        result_format=result_format,
+        name=suite.name, validation_definitions=[validation], actions=[], result_format=result_format,
     ))
     result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {})
+    session.docs_resources += [*result.run_results, ExpectationSuiteIdentifier(name=suite.name)]
     return _outcome(suite.name, result)
 
 

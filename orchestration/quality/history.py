@@ -1,12 +1,17 @@
-"""How long the quality gate keeps its validation results and their Data Docs pages.
+"""How long the quality gate keeps its validation results and their Data Docs pages, and how many the index lists.
 
-Every checkpoint run stores its result under <data>/quality/gx/uncommitted/validations/ and a page under
-<data>/quality/data_docs/validations/, and rebuilds the Data Docs index from every stored result. Kept forever,
-each validation would cost more the longer the platform runs (at ~3,100 stored results, about 200 nights, one
-validation took 1.45 s against 0.46 s with 49; a night runs nine) and the folder would grow without bound.
-So results older than CDP_QUALITY_HISTORY_DAYS (default 90) are deleted, with their pages, before each
-validation session. The failure reports under <data>/exports/gate_failures are not touched: they are the
-record people act on.
+Every validation stores its result under <data>/quality/gx/uncommitted/validations/ and a page under
+<data>/quality/data_docs/validations/, and each validation session rebuilds the Data Docs index from the stored
+results. Kept forever, each validation would cost more the longer the platform runs (at ~3,100 stored
+results, about 200 nights, one validation took 1.45 s against 0.46 s with 49) and the folder would grow
+without bound. So results older than CDP_QUALITY_HISTORY_DAYS (default 90) are deleted, with their pages,
+before each validation session. The failure reports under <data>/exports/gate_failures are not touched: they
+are the record people act on.
+
+Within the retention the cost still grew with the results kept, as GX reads back every result the index
+lists (the index alone: about 3.3 s with 900 results, 0.35 s with 160; a night stores about a dozen). So the
+index lists the newest CDP_DATA_DOCS_INDEX_RESULTS results (default 200, about two weeks of nights; 0 lists
+every kept one); an older result keeps its page under data_docs/validations/ until the retention deletes it.
 
 GX names each result's folder after the validation's UTC run time (``20261202T140917.887471Z``); folders whose
 name does not parse as one are left alone.
@@ -25,8 +30,14 @@ MAX_HISTORY_DAYS = 36_500  # a century: beyond it the cutoff date would not exis
 RUN_TIME_FORMAT = "%Y%m%dT%H%M%S.%fZ"
 
 
+INDEX_RESULTS_ENV = "CDP_DATA_DOCS_INDEX_RESULTS"
+DEFAULT_INDEX_RESULTS = 200
+MAX_INDEX_RESULTS = 1_000_000
+
+
 class HistorySettingError(ValueError):
-    """CDP_QUALITY_HISTORY_DAYS is not a whole number of days from 1 to MAX_HISTORY_DAYS."""
+    """CDP_QUALITY_HISTORY_DAYS is not a whole number of days from 1 to MAX_HISTORY_DAYS, or
+    CDP_DATA_DOCS_INDEX_RESULTS is not a whole number from 0 to MAX_INDEX_RESULTS."""
 
 
 def history_days() -> int:
@@ -43,6 +54,24 @@ def history_days() -> int:
             f"from 1 to {MAX_HISTORY_DAYS} (default {DEFAULT_HISTORY_DAYS})"
         )
     return days
+
+
+def index_results() -> int | None:
+    """How many of the newest validation results the Data Docs index lists; None lists every kept one."""
+    raw = os.environ.get(INDEX_RESULTS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_INDEX_RESULTS
+    try:
+        results = int(raw)
+    except ValueError:
+        results = -1
+    if not 0 <= results <= MAX_INDEX_RESULTS:
+        raise HistorySettingError(
+            f"{INDEX_RESULTS_ENV}={raw!r}: give how many of the newest validation results the Data Docs index "
+            f"lists, a whole number from 0 (every kept result) to {MAX_INDEX_RESULTS} (default "
+            f"{DEFAULT_INDEX_RESULTS})"
+        )
+    return results or None
 
 
 def run_time(folder_name: str) -> datetime | None:

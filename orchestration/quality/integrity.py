@@ -92,11 +92,11 @@ def validate_profile_integrity(
     and Data Docs; None validates in memory only."""
     suites = suites_module()
     outcomes = []
-    with gx_session(paths) as context:
-        outcomes.append(run_suite(context, frame=customers, suite=suites.customers_integrity_suite(),
+    with gx_session(paths) as session:
+        outcomes.append(run_suite(session, frame=customers, suite=suites.customers_integrity_suite(),
                                   data_source="warehouse", asset="customers", index_columns=["customer_id"]))
         if orders is not None:
-            outcomes.append(run_suite(context, frame=orders.suspects, suite=suites.orders_integrity_suite(),
+            outcomes.append(run_suite(session, frame=orders.suspects, suite=suites.orders_integrity_suite(),
                                       data_source="warehouse", asset="orders", index_columns=["order_id"]))
     failed = [failure for outcome in outcomes for failure in outcome.failed]
     if orders is not None:

@@ -155,9 +155,9 @@ def validate_reconciliation(frame: "pd.DataFrame", *, thresholds: Thresholds, pa
     """Validates rows of reconciliation_orders_daily (already windowed) against the tolerances."""
     prepared, rules = prepare(frame, thresholds)
     suites = suites_module()
-    with gx_session(paths) as context:
+    with gx_session(paths) as session:
         outcome = run_suite(
-            context, frame=prepared, suite=suites.reconciliation_suite(rules), data_source="warehouse",
+            session, frame=prepared, suite=suites.reconciliation_suite(rules), data_source="warehouse",
             asset=MODEL, parameters=thresholds.parameters(), index_columns=INDEX_COLUMNS,
         )
     breaches = findings(prepared)
