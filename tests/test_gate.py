@@ -8,6 +8,7 @@ re-ingests that dump's control file and rebuilds the models that read it, exactl
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date, timedelta
 from pathlib import Path
@@ -297,6 +298,10 @@ def test_the_failed_gate_blocks_what_is_downstream_and_writes_a_report(tampered_
     assert f"{day} erp amount differs by +1.5" in report
     assert "## What to do" in report and "Re-run" in report
     assert report.startswith("> **Resolved:** the check passed again")
+    # The failed validation's own page, which stays on disk after the Data Docs index stops listing it.
+    page = re.search(r"this validation's Data Docs page: `([^`]+)`", report)
+    assert page and Path(page.group(1)).is_file()
+    assert "/validations/reconciliation_orders_daily/" in page.group(1)
     data = json.loads((tampered_story["root"] / "exports" / "gate_failures" / f"{stem}.resolved.json").read_text())
     assert data["passed"] is False and data["status"] == "resolved"
     assert data["metadata"]["worst_difference"]["source"] == "erp"

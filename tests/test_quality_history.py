@@ -102,6 +102,10 @@ def test_a_session_builds_the_data_docs_once_for_all_its_validations(tmp_path, m
     assert all(run_folders(pages / suite) for suite in ("audience", "segment_sizes"))
     index = (tmp_path / "quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
     assert "export_contract.mindbox.audience" in index and "export_contract.mindbox.segment_sizes" in index
+    # The result names each validation's own page (a failure report links it even once the index drops it).
+    assert len(result.data_docs_pages) == 2
+    assert {Path(page).relative_to(pages).parts[0] for page in result.data_docs_pages} == {"audience", "segment_sizes"}
+    assert all(Path(page).is_file() for page in result.data_docs_pages)
 
 
 def test_the_index_lists_only_the_newest_results(tmp_path, monkeypatch):

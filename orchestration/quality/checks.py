@@ -109,4 +109,6 @@ def check_metadata(result: GateResult) -> dict[str, Any]:
     out["expectations_evaluated"] = result.evaluated_expectations
     if result.data_docs:
         out["data_docs"] = dg.MetadataValue.path(result.data_docs)
+    if result.data_docs_pages:
+        out["data_docs_pages"] = dg.MetadataValue.json(result.data_docs_pages)
     return out

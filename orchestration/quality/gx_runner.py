@@ -3,7 +3,7 @@ Data Docs under <data>/quality/data_docs.
 
 GX 1.24's SQL datasource over duckdb-engine cannot resolve metrics, so the rows to validate are read from DuckDB
 (read-only) into pandas and validated as a dataframe batch: data source -> dataframe asset -> whole-dataframe
-batch definition; suite (expectations/suites.py); validation definition; checkpoint with a Data Docs action.
+batch definition; suite (expectations/suites.py); validation definition; checkpoint.
 Everything is saved with add_or_update, so reruns never fail on "already exists". The Data Docs are built once
 per session, for every validation of the session, not by each checkpoint: each build rewrites the index page,
 and the index is the part that grows with the results kept (orchestration/quality/history.py).
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import unquote, urlparse
 
 from orchestration.quality.history import history_days, index_results, prune_validation_history
 from orchestration.quality.results import FailedExpectation
@@ -82,6 +83,7 @@ class SuiteOutcome:
     success: bool
     evaluated: int
     failed: list[FailedExpectation]
+    page: str | None = None  # this validation's Data Docs page (built when the session ends)
 
 
 @dataclass
@@ -130,7 +132,7 @@ def gx_session(paths: DataPaths | None) -> Iterator[GxSession]:
             session = GxSession(context)
             try:
                 yield session
-            except BaseException:
+            except Exception:
                 # The results stored before the failure still get their pages; the failure is what to report.
                 try:
                     session.build_data_docs()
@@ -203,7 +205,20 @@ def run_suite(
     ))
     result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {})
     session.docs_resources += [*result.run_results, ExpectationSuiteIdentifier(name=suite.name)]
-    return _outcome(suite.name, result)
+    outcome = _outcome(suite.name, result)
+    outcome.page = _page(context, next(iter(result.run_results)))
+    return outcome
+
+
+def _page(context: Any, validation_result: Any) -> str | None:
+    """Where the Data Docs page of one validation result is: a failure report links it, as the index lists only
+    the newest results."""
+    if DATA_DOCS_SITE not in context.list_data_docs_sites():
+        return None
+    urls = context.get_docs_sites_urls(resource_identifier=validation_result, site_names=[DATA_DOCS_SITE],
+                                       only_if_exists=False)
+    url = urls[0].get("site_url") if urls else None
+    return unquote(urlparse(url).path) if url else None
 
 
 def _batch_definition(context: Any, data_source: str, asset: str) -> Any:

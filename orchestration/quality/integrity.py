@@ -117,6 +117,7 @@ def validate_profile_integrity(
         name=CHECK_NAME, passed=passed, description=description, failed_expectations=failed, metadata=metadata,
         evaluated_expectations=sum(outcome.evaluated for outcome in outcomes),
         data_docs=str(data_docs_index(paths)) if paths else None,
+        data_docs_pages=[outcome.page for outcome in outcomes if outcome.page],
     )
 
 

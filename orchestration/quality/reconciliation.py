@@ -178,6 +178,7 @@ def validate_reconciliation(frame: "pd.DataFrame", *, thresholds: Thresholds, pa
         name=CHECK_NAME, passed=passed, description=description, failed_expectations=outcome.failed,
         metadata=metadata, evaluated_expectations=outcome.evaluated,
         data_docs=str(data_docs_index(paths)) if paths else None,
+        data_docs_pages=[outcome.page] if outcome.page else [],
     )
 
 

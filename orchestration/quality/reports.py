@@ -109,6 +109,7 @@ def write_failure_report(
         facts.append(f"- thresholds: `{metadata['thresholds_file']}`")
     if result.data_docs:
         facts.append(f"- Great Expectations Data Docs: `{result.data_docs}`")
+    facts += [f"- this validation's Data Docs page: `{page}`" for page in result.data_docs_pages]
     facts.append("- runbook: docs/quality_gate.md")
     lines += ["## Facts", ""] + facts + [""]
     document = {

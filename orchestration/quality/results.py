@@ -42,6 +42,7 @@ class GateResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     evaluated_expectations: int = 0
     data_docs: str | None = None  # path of the Data Docs index (local site)
+    data_docs_pages: list[str] = field(default_factory=list)  # the pages of this result's validations
 
     def __bool__(self) -> bool:
         return self.passed
@@ -55,4 +56,5 @@ class GateResult:
             "failed_expectations": [asdict(failed) for failed in self.failed_expectations],
             "metadata": self.metadata,
             "data_docs": self.data_docs,
+            "data_docs_pages": self.data_docs_pages,
         }
