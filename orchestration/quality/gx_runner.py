@@ -205,9 +205,7 @@ def run_suite(
     ))
     result = checkpoint.run(batch_parameters={"dataframe": frame}, expectation_parameters=parameters or {})
     session.docs_resources += [*result.run_results, ExpectationSuiteIdentifier(name=suite.name)]
-    outcome = _outcome(suite.name, result)
-    outcome.page = _page(context, next(iter(result.run_results)))
-    return outcome
+    return _outcome(suite.name, result, page=_page(context, next(iter(result.run_results))))
 
 
 def _page(context: Any, validation_result: Any) -> str | None:
@@ -236,7 +234,7 @@ def _batch_definition(context: Any, data_source: str, asset: str) -> Any:
         return dataframe_asset.add_batch_definition_whole_dataframe("whole_dataframe")
 
 
-def _outcome(suite_name: str, checkpoint_result: Any) -> SuiteOutcome:
+def _outcome(suite_name: str, checkpoint_result: Any, page: str | None = None) -> SuiteOutcome:
     failed: list[FailedExpectation] = []
     evaluated = 0
     for validation_result in checkpoint_result.run_results.values():
@@ -261,7 +259,8 @@ def _outcome(suite_name: str, checkpoint_result: Any) -> SuiteOutcome:
                 sample=[_plain(value) for value in sample[:SAMPLE_SIZE]],
                 exception=exception,
             ))
-    return SuiteOutcome(suite=suite_name, success=bool(checkpoint_result.success), evaluated=evaluated, failed=failed)
+    return SuiteOutcome(suite=suite_name, success=bool(checkpoint_result.success), evaluated=evaluated, failed=failed,
+                        page=page)
 
 
 def _plain(value: Any) -> Any:
