@@ -69,12 +69,15 @@ def test_prune_leaves_folders_it_cannot_date(tmp_path):
     assert stray.exists() and not old.exists()
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "36501"])
-def test_a_bad_retention_setting_names_the_variable(monkeypatch, value, tmp_path):
-    monkeypatch.setenv(HISTORY_DAYS_ENV, value)
-    with pytest.raises(HistorySettingError, match=HISTORY_DAYS_ENV):
-        history_days()
-    with pytest.raises(HistorySettingError, match=HISTORY_DAYS_ENV):
+@pytest.mark.parametrize(("variable", "read", "value"), [
+    *[(HISTORY_DAYS_ENV, history_days, value) for value in ("abc", "0", "-5", "1.5", "36501")],
+    *[(INDEX_RESULTS_ENV, index_results, value) for value in ("abc", "-1", "1.5", "1000001")],
+])
+def test_a_bad_setting_names_the_variable(monkeypatch, variable, read, value, tmp_path):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(HistorySettingError, match=variable):
+        read()
+    with pytest.raises(HistorySettingError, match=variable):
         validate(tmp_path)
 
 
@@ -123,15 +126,6 @@ def test_the_index_lists_only_the_newest_results(tmp_path, monkeypatch):
     assert validate(tmp_path).passed
     index = (tmp_path / "quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
     assert all(path.name in index for path in run_folders(results))
-
-
-@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "1000001"])
-def test_a_bad_index_setting_names_the_variable(monkeypatch, value, tmp_path):
-    monkeypatch.setenv(INDEX_RESULTS_ENV, value)
-    with pytest.raises(HistorySettingError, match=INDEX_RESULTS_ENV):
-        index_results()
-    with pytest.raises(HistorySettingError, match=INDEX_RESULTS_ENV):
-        validate(tmp_path)
 
 
 def test_the_index_lists_two_hundred_results_unless_told(monkeypatch):

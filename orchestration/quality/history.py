@@ -41,37 +41,33 @@ class HistorySettingError(ValueError):
 
 
 def history_days() -> int:
-    raw = os.environ.get(HISTORY_DAYS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_HISTORY_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        days = 0
-    if not 1 <= days <= MAX_HISTORY_DAYS:
-        raise HistorySettingError(
-            f"{HISTORY_DAYS_ENV}={raw!r}: give the number of days of validation results to keep, a whole number "
-            f"from 1 to {MAX_HISTORY_DAYS} (default {DEFAULT_HISTORY_DAYS})"
-        )
-    return days
+    return _whole_number_setting(HISTORY_DAYS_ENV, DEFAULT_HISTORY_DAYS, 1, MAX_HISTORY_DAYS,
+                                 "the number of days of validation results to keep", "1")
 
 
 def index_results() -> int | None:
     """How many of the newest validation results the Data Docs index lists; None lists every kept one."""
-    raw = os.environ.get(INDEX_RESULTS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_INDEX_RESULTS
-    try:
-        results = int(raw)
-    except ValueError:
-        results = -1
-    if not 0 <= results <= MAX_INDEX_RESULTS:
-        raise HistorySettingError(
-            f"{INDEX_RESULTS_ENV}={raw!r}: give how many of the newest validation results the Data Docs index "
-            f"lists, a whole number from 0 (every kept result) to {MAX_INDEX_RESULTS} (default "
-            f"{DEFAULT_INDEX_RESULTS})"
-        )
+    results = _whole_number_setting(INDEX_RESULTS_ENV, DEFAULT_INDEX_RESULTS, 0, MAX_INDEX_RESULTS,
+                                    "how many of the newest validation results the Data Docs index lists",
+                                    "0 (every kept result)")
     return results or None
+
+
+def _whole_number_setting(variable: str, default: int, lowest: int, highest: int, meaning: str,
+                          lowest_text: str) -> int:
+    """The environment variable as a whole number from ``lowest`` to ``highest``; ``default`` when unset."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lowest - 1
+    if not lowest <= value <= highest:
+        raise HistorySettingError(
+            f"{variable}={raw!r}: give {meaning}, a whole number from {lowest_text} to {highest} (default {default})"
+        )
+    return value
 
 
 def run_time(folder_name: str) -> datetime | None:
