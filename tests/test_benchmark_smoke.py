@@ -77,3 +77,14 @@ def test_refuses_a_scale_that_does_not_fit_on_disk(tmp_path):
     message = check_disk(tmp_path / "data", persons=10_000_000_000, days=3)
     assert message is not None and "Refusing to run" in message and "GB free" in message
     assert check_disk(tmp_path / "data", persons=300, days=2) is None
+
+
+def test_the_data_docs_benchmark_times_sessions_over_a_stored_history(tmp_path, monkeypatch):
+    from benchmarks.data_docs_scale import main
+
+    monkeypatch.delenv("CDP_DATA_DOCS_INDEX_RESULTS", raising=False)
+    out = tmp_path / "data_docs.json"
+    assert main(["--results", "3", "12", "--sessions", "1", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert [figure["results_stored"] for figure in figures] == [3, 12]
+    assert all(figure["median_seconds"] > 0 and len(figure["session_seconds"]) == 1 for figure in figures)
