@@ -18,6 +18,11 @@
     post_hook="{{ delete_tombstones('records_fingerprint') }}",
 ) }}
 
+{#- The profile fields, each chosen by survivorship and kept with the source it came from (<field>_source). -#}
+{%- set survived_fields = ['first_name', 'last_name', 'email', 'phone', 'birth_date', 'gender'] %}
+{%- set survived_sources = [] %}
+{%- for field in survived_fields %}{% do survived_sources.append(field ~ '_source') %}{% endfor %}
+
 with
 
 loyalty_members as (
@@ -188,7 +193,7 @@ field_survivors as (
     -- back took twice the CPU at M (docs/performance.md).
     select
         customer_id,
-        {%- for field in ['first_name', 'last_name', 'email', 'phone', 'birth_date', 'gender'] %}
+        {%- for field in survived_fields %}
         first(
             {'value': {{ field }}, 'source': record_source}
             order by priority, recorded_at desc nulls last, {{ field }}, record_id
@@ -198,57 +203,29 @@ field_survivors as (
     group by customer_id
 ),
 
-survivors as (
-    select
-        customer_id,
-        first_name_survivor.value as first_name,
-        last_name_survivor.value as last_name,
-        email_survivor.value as email,
-        phone_survivor.value as phone,
-        birth_date_survivor.value as birth_date,
-        gender_survivor.value as gender,
-        first_name_survivor.source as first_name_source,
-        last_name_survivor.source as last_name_source,
-        email_survivor.source as email_source,
-        phone_survivor.source as phone_source,
-        birth_date_survivor.source as birth_date_source,
-        gender_survivor.source as gender_source,
-    from field_survivors
-),
-
 survived as (
     select
         fingerprints.customer_id,
-        survivors.first_name,
-        survivors.last_name,
-        survivors.email,
-        survivors.phone,
-        survivors.birth_date,
-        survivors.gender,
-        survivors.first_name_source,
-        survivors.last_name_source,
-        survivors.email_source,
-        survivors.phone_source,
-        survivors.birth_date_source,
-        survivors.gender_source,
+        {%- for field in survived_fields %}
+        field_survivors.{{ field }}_survivor.value as {{ field }},
+        {%- endfor %}
+        {%- for field in survived_fields %}
+        field_survivors.{{ field }}_survivor.source as {{ field }}_source,
+        {%- endfor %}
         fingerprints.record_count,
         fingerprints.records_fingerprint,
     from fingerprints
     {%- if is_incremental() %}
     semi join customers_to_survive using (customer_id)
     {%- endif %}
-    left join survivors
-        on fingerprints.customer_id = survivors.customer_id
+    left join field_survivors
+        on fingerprints.customer_id = field_survivors.customer_id
 ),
 
 final as (
     select
         survived.*,
-        {{ stamp_when_changed('survived', [
-            'first_name', 'last_name', 'email', 'phone', 'birth_date', 'gender',
-            'first_name_source', 'last_name_source', 'email_source', 'phone_source', 'birth_date_source',
-            'gender_source',
-        ], 'changed_at') }} as changed_at,
+        {{ stamp_when_changed('survived', survived_fields + survived_sources, 'changed_at') }} as changed_at,
     from survived
     {{- join_previous_row('survived', 'customer_id') }}
     {%- if is_incremental() %}
