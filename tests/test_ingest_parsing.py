@@ -183,6 +183,29 @@ def test_redelivered_file_is_quarantined_not_loaded_twice(paths):
     assert list(ledger["duplicate_of"].fillna("")) == ["2026-11-19/pos/receipts_20261118.csv", ""]
 
 
+def test_a_file_sent_unchanged_every_day_names_the_day_it_was_loaded(paths):
+    """The third copy of a catalog is not a copy of yesterday's, which loaded nothing, but of the first."""
+    rows = ["S01,1,17,2026-11-18 10:00:00,sale,,card,100.00"]
+    for day in ("2026-11-18", "2026-11-19", DUMP):
+        write_table_file(paths.landing, day, POS_RECEIPTS, "receipts_20261118.csv", rows)
+        load_partition(POS_RECEIPTS, day, paths)
+    reasons = [quarantine(paths, POS_RECEIPTS, dump=day)["reason"].iloc[0] for day in ("2026-11-19", DUMP)]
+    assert reasons == ["duplicate delivery: identical to 2026-11-18/pos/receipts_20261118.csv, already loaded from there"] * 2
+
+
+def test_repeated_lines_are_counted_among_the_loaded_lines_only(paths):
+    """The ledger counts loaded lines that repeat an earlier loaded line; repeated bad lines are quarantined."""
+    good = [f"S01,1,{n},2026-11-19 10:00:00,sale,,card,{n}.00" for n in range(1, 4)]
+    bad = "S01,1,9,not a time,sale,,card,9.00"
+    write_table_file(paths.landing, DUMP, POS_RECEIPTS, "receipts_20261119.csv",
+                     [good[0], good[1], good[0], bad, good[0], bad, good[2], good[1]])
+    report = load_partition(POS_RECEIPTS, DUMP, paths)
+    assert (report.rows_loaded, report.lines_quarantined) == (6, 2)
+    assert report.files[0].duplicate_lines == 3  # good[0] twice more, good[1] once more
+    ledger = read_rows(paths.ledger_partition("pos", "receipts", DUMP) / LEDGER_FILE, order="source_file")
+    assert list(ledger["duplicate_lines"]) == [3]
+
+
 def test_slices_become_ordered_partition_files_with_the_file_checksum(paths, monkeypatch):
     """A file parsed in several slices lands as one Parquet file per slice, together every line in order;
     the ledger's checksum, computed beside DuckDB's read of the UTF-8 file, is the file's own."""

@@ -16,34 +16,24 @@
 
 {#-
     On DuckDB the window runs over narrow rows only. Nearly every key is delivered once; the window sorts just
-    the keys delivered more than once, with the columns that order them, to name the rows that lose. A lake
+    the rows whose key may repeat (their key hash does: macros/repeated_keys.sql), with the columns that order
+    them, to name the rows that lose. A lake
     row is identified by its lineage (file, line, dump date, load), so one anti join on those drops the losers
     from the full rows, and each full row is computed once. Before, the full rows of the repeated keys went
     through the window and the rest through an anti join: the staging expressions ran twice over every row,
     and DuckDB copied every raw row first to read it twice (stg_web__events alone at M: 48-65 s, 9.8 GB
     resident; now 36-46 s, 2.6 GB). The staging models declare their source CTE `not materialized` for the
-    same reason. The same rows survive: the window, its order and its partitions (null keys compared with
-    `is not distinct from`, so a null key is one key) are unchanged. Requires the lineage columns
+    same reason. The same rows survive: the window, its order and its partitions (a null key is one key, in the
+    partitions as in the hashes) are unchanged; a key that is delivered once but shares its hash with another
+    is alone in its partition, so it wins. Requires the lineage columns
     (`lineage_columns()`), which every staging model carries; other engines keep the plain window
     (`default__deduplicate`).
 -#}
 {% macro duckdb__deduplicate(relation, partition_by, order_by) -%}
     {%- set keys = key_list(partition_by) -%}
-    with repeated_keys as (
-        select {{ key_csv(keys) }}
-        from {{ relation }}
-        group by all
-        having count(*) > 1
-    ),
-
-    superseded_rows as (
+    with superseded_rows as (
         select source_file, source_line_number, dump_date, loaded_at
-        from (
-            select delivered_repeatedly.*
-            from {{ relation }} as delivered_repeatedly
-            semi join repeated_keys
-                on {{ keys_match('delivered_repeatedly', 'repeated_keys', keys) }}
-        )
+        from ({{ rows_with_repeated_key_hash(relation, keys) }})
         qualify row_number() over (partition by {{ key_csv(keys) }} order by {{ order_by }}) > 1
     )
 
@@ -59,12 +49,6 @@
 {% macro key_list(key) -%}
     {%- set columns = key.split(',') if key is string else key -%}
     {{ return(columns | map('trim') | list) }}
-{%- endmacro %}
-
-{% macro keys_match(left, right, keys) -%}
-    {%- for column in keys -%}
-    {{ left }}.{{ column }} is not distinct from {{ right }}.{{ column }}{{ ' and ' if not loop.last }}
-    {%- endfor -%}
 {%- endmacro %}
 
 {#-

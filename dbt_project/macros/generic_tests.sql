@@ -1,11 +1,3 @@
-{#- Rows whose combination of `columns` is not unique (no dbt_utils offline). -#}
-{% test unique_combination(model, columns) %}
-select {{ columns | join(', ') }}, count(*) as occurrences
-from {{ model }}
-group by {{ columns | join(', ') }}
-having count(*) > 1
-{% endtest %}
-
 {#-
     Bad values become null in staging instead of failing the build; this test counts them. It returns the
     count when the share of rows matching `condition` exceeds `max_share` (use with severity: warn), so

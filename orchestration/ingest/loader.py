@@ -316,12 +316,17 @@ def _duplicate_loaded_lines(con: duckdb.DuckDBPyConnection, relative: str, first
 
     Equal lines parse alike, so a line text is either always loaded or always quarantined: the repeats
     among loaded lines are the repeats among all lines less those among quarantined lines. Only lines whose
-    hash occurs more than once are compared as text, so the exact count stays cheap on large files.
+    hash occurs more than once are compared as text, so the exact count stays cheap on large files. The
+    repeated hashes are found by sorting them and comparing neighbours: grouping the 30M hashes of the events
+    file at M took 13.5 s, sorting them about 2.5 s (the same way as dbt_project/macros/repeated_keys.sql).
     """
     repeats_all = con.execute(
         """
         with candidates as (
-            select line_hash from lines where line_index >= ? group by 1 having count(*) > 1
+            select line_hash
+            from (select line_hash, lag(line_hash) over (order by line_hash) as previous_hash from lines
+                  where line_index >= ?)
+            where line_hash = previous_hash
         )
         select coalesce(count(*) - count(distinct line), 0) from lines
         where line_index >= ? and line is not null and line_hash in (select line_hash from candidates)
@@ -361,10 +366,14 @@ def _check_header(con: duckdb.DuckDBPyConnection, contract: TableContract, decod
 
 
 def _earlier_delivery(contract: TableContract, paths: DataPaths, dump_date: str, landed: Path, sha256: str) -> str | None:
-    """The earlier dump's file with the same bytes, if this file is a re-delivery of it."""
+    """The earlier dump's file with the same bytes, if this file is a re-delivery of it.
+
+    The oldest such file is the one its rows were loaded from: every later copy was itself quarantined as a
+    re-delivery (a catalog sent unchanged every day names the first day's file, not yesterday's copy).
+    """
     size = landed.stat().st_size
     earlier_dumps = sorted(p.name for p in paths.landing.iterdir() if p.is_dir() and p.name < dump_date)
-    for earlier in reversed(earlier_dumps):
+    for earlier in earlier_dumps:
         for candidate in landed_files(contract, paths, earlier):
             # Comparing sizes first keeps this cheap: only same-sized files are hashed.
             if candidate.stat().st_size == size and file_sha256(candidate) == sha256:
