@@ -7,12 +7,13 @@
     rows, finds unique. The results are exactly the plain query's (docs/performance.md, section N).
 -#}
 
-{#- The hashes of `columns` (a list) that occur more than once in `relation`; a null is hashed like a value. -#}
+{#- The hashes of `columns` (a list or a comma-separated string) that occur more than once in `relation`; a null
+    is hashed like a value. -#}
 {% macro repeated_key_hashes(relation, columns) -%}
     select key_hash
     from (
         select key_hash, lag(key_hash) over (order by key_hash) as previous_key_hash
-        from (select hash({{ columns | join(', ') }}) as key_hash from {{ relation }})
+        from (select hash({{ key_csv(columns) }}) as key_hash from {{ relation }})
     )
     where key_hash = previous_key_hash
 {%- endmacro %}
@@ -21,15 +22,18 @@
 {% macro rows_with_repeated_key_hash(relation, columns) -%}
     select *
     from {{ relation }}
-    where hash({{ columns | join(', ') }}) in ({{ repeated_key_hashes(relation, columns) }})
+    where hash({{ key_csv(columns) }}) in ({{ repeated_key_hashes(relation, columns) }})
 {%- endmacro %}
 
 {#- dbt's `unique` test, the same failing rows, found through the repeated hashes on DuckDB. -#}
 {% macro duckdb__test_unique(model, column_name) -%}
+{%- set tested -%}
+    (select * from {{ model }} where {{ column_name }} is not null) as tested
+{%- endset -%}
 select
     {{ column_name }} as unique_field,
     count(*) as n_records
-from ({{ rows_with_repeated_key_hash('(select * from ' ~ model ~ ' where ' ~ column_name ~ ' is not null) as tested', [column_name]) }})
+from ({{ rows_with_repeated_key_hash(tested, [column_name]) }})
 group by {{ column_name }}
 having count(*) > 1
 {%- endmacro %}
@@ -40,15 +44,15 @@ having count(*) > 1
 {% endtest %}
 
 {% macro default__test_unique_combination(model, columns) -%}
-select {{ columns | join(', ') }}, count(*) as occurrences
+select {{ key_csv(columns) }}, count(*) as occurrences
 from {{ model }}
-group by {{ columns | join(', ') }}
+group by {{ key_csv(columns) }}
 having count(*) > 1
 {%- endmacro %}
 
 {% macro duckdb__test_unique_combination(model, columns) -%}
-select {{ columns | join(', ') }}, count(*) as occurrences
+select {{ key_csv(columns) }}, count(*) as occurrences
 from ({{ rows_with_repeated_key_hash(model, columns) }})
-group by {{ columns | join(', ') }}
+group by {{ key_csv(columns) }}
 having count(*) > 1
 {%- endmacro %}
