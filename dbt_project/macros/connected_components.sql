@@ -10,16 +10,32 @@
     node_id of a component is its smallest key, and the answer is exactly the one the rounds would give on
     the keys themselves. Joins and minimums on integers are several times cheaper than on identifier strings
     of ~30 characters, and the strings are looked up only twice, at the start and at the end.
+
+    `nodes` (optional) is a relation with one row per node of `edges` (column node) that the caller has
+    anyway, with `node_columns` to carry to `components`: the nodes are then numbered from it, instead of
+    from a union of both ends of every edge (a second grouping of every key), and the caller needs no join
+    of the components back to its columns (another join on the keys). It must hold every node of `edges`:
+    an edge whose end it lacks would be dropped.
 -#}
-{% macro connected_components(edges, iterations) -%}
+{% macro connected_components(edges, iterations, nodes=none, node_columns=[]) -%}
     {%- set materialized = cte_materialized() -%}
     cc_nodes as {{ materialized }} (
+        {%- if nodes %}
+        select
+            node,
+            {%- for column in node_columns %}
+            {{ column }},
+            {%- endfor %}
+            row_number() over (order by node) as node_id
+        from {{ nodes }}
+        {%- else %}
         select node, row_number() over (order by node) as node_id
         from (
             select node_a as node from {{ edges }}
             union
             select node_b from {{ edges }}
         ) as distinct_nodes
+        {%- endif %}
     ),
 
     cc_edges as {{ materialized }} (
@@ -32,7 +48,12 @@
     {{ adapter.dispatch('component_labels', 'retail_cdp')(iterations) }},
 
     components as (
-        select nodes.node, component_nodes.node as component
+        select
+            nodes.node,
+            {%- for column in node_columns %}
+            nodes.{{ column }},
+            {%- endfor %}
+            component_nodes.node as component
         from cc_labels as final_labels
         inner join cc_nodes as nodes on final_labels.node = nodes.node_id
         inner join cc_nodes as component_nodes on final_labels.label = component_nodes.node_id

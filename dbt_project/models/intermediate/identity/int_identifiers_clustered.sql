@@ -82,24 +82,46 @@ edges_to_cluster as (
     semi join affected_nodes
         on edges.node_a = affected_nodes.node
 ),
+
+-- Exactly the ends of those edges, with their fingerprints.
+nodes_to_cluster as (
+    select neighbourhoods.*
+    from neighbourhoods
+    semi join (
+        select node_a as node from edges_to_cluster
+        union
+        select node_b from edges_to_cluster
+    ) as ends
+        on neighbourhoods.node = ends.node
+),
 {% else %}
 edges_to_cluster as (
     select * from edges
 ),
+
+-- Every node of the edges, once: the neighbourhoods already hold each with its fingerprint, so the
+-- components number them from here and carry the fingerprints along, with no second grouping of the keys
+-- and no join back on them (docs/performance.md, section O).
+nodes_to_cluster as (
+    select * from neighbourhoods
+),
 {% endif %}
 
-{{ connected_components('edges_to_cluster', var('identity_max_iterations')) }},
+{{ connected_components(
+    'edges_to_cluster',
+    var('identity_max_iterations'),
+    nodes='nodes_to_cluster',
+    node_columns=['neighbour_count', 'neighbour_hash_sum'],
+) }},
 
 final as (
     select
-        components.node,
-        components.component,
-        neighbourhoods.neighbour_count,
-        neighbourhoods.neighbour_hash_sum,
+        node,
+        component,
+        neighbour_count,
+        neighbour_hash_sum,
         {{ build_stamp() }} as changed_at
     from components
-    inner join neighbourhoods
-        on components.node = neighbourhoods.node
 )
 
 select * from final
