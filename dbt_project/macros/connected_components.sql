@@ -11,16 +11,15 @@
     the keys themselves. Joins and minimums on integers are several times cheaper than on identifier strings
     of ~30 characters, and the strings are looked up only twice, at the start and at the end.
 
-    `nodes` (optional) is a relation with one row per node of `edges` (column node) that the caller has
-    anyway, with `node_columns` to carry to `components`: the nodes are then numbered from it, instead of
-    from a union of both ends of every edge (a second grouping of every key), and the caller needs no join
-    of the components back to its columns (another join on the keys). It must hold every node of `edges`:
-    an edge whose end it lacks would be dropped.
+    `nodes` is a relation with one row per node of `edges` (column node), which the caller usually has
+    already (int_identifiers_clustered: its neighbourhood fingerprints); `node_columns` of it are carried to
+    `components`. Numbering the caller's list spares a second grouping of every key (a union of both ends of
+    every edge), and the caller a join of the components back to its columns on the keys. It must hold every
+    node of `edges`: an edge whose end it lacks would be dropped.
 -#}
-{% macro connected_components(edges, iterations, nodes=none, node_columns=[]) -%}
+{% macro connected_components(edges, nodes, iterations, node_columns=[]) -%}
     {%- set materialized = cte_materialized() -%}
     cc_nodes as {{ materialized }} (
-        {%- if nodes %}
         select
             node,
             {%- for column in node_columns %}
@@ -28,14 +27,6 @@
             {%- endfor %}
             row_number() over (order by node) as node_id
         from {{ nodes }}
-        {%- else %}
-        select node, row_number() over (order by node) as node_id
-        from (
-            select node_a as node from {{ edges }}
-            union
-            select node_b from {{ edges }}
-        ) as distinct_nodes
-        {%- endif %}
     ),
 
     cc_edges as {{ materialized }} (

@@ -109,8 +109,8 @@ nodes_to_cluster as (
 
 {{ connected_components(
     'edges_to_cluster',
+    'nodes_to_cluster',
     var('identity_max_iterations'),
-    nodes='nodes_to_cluster',
     node_columns=['neighbour_count', 'neighbour_hash_sum'],
 ) }},
 
