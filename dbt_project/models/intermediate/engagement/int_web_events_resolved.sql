@@ -64,14 +64,28 @@ moved_identifiers as (
 ),
 
 -- Every event of a moved login or device, anonymous ones included. Shop user ids are compared as numbers:
--- casting the few moved ids is cheaper than casting every event's.
-events_of_moved_identifiers as (
+-- casting the few moved ids is cheaper than casting every event's. One semi join per identifier type: DuckDB
+-- then filters the staged events' id column by the few moved values before reading the other columns, where
+-- the two conditions joined by `or` made it read every column of all 30M events at M (docs/performance.md, P).
+events_of_moved_users as (
     select {{ event_columns }}
     from {{ ref('stg_web__events') }}
     where shop_user_id in (
-            select try_cast(identifier_value as bigint) from moved_identifiers where identifier_type = 'shop_user'
-        )
-        or device_id in (select identifier_value from moved_identifiers where identifier_type = 'web_device')
+        select try_cast(identifier_value as bigint) from moved_identifiers where identifier_type = 'shop_user'
+    )
+),
+
+events_of_moved_devices as (
+    select {{ event_columns }}
+    from {{ ref('stg_web__events') }}
+    where device_id in (select identifier_value from moved_identifiers where identifier_type = 'web_device')
+),
+
+events_of_moved_identifiers as (
+    select * from events_of_moved_users
+    union all
+    select * from events_of_moved_devices
+    anti join events_of_moved_users using (event_id)
 ),
 
 -- The identifier that resolved a stored event left the graph (the last record carrying it was re-sent
@@ -128,13 +142,23 @@ resolved as (
         on events.device_id = devices.identifier_value
 ),
 
+{%- if is_incremental() %}
+
+-- The stored versions of the re-checked events only. Joined to the whole table, DuckDB could build its hash
+-- table on the 17M stored events rather than on the few re-checked ones.
+stored_rechecked as (
+    select event_id, customer_id, resolved_by
+    from {{ this }}
+    where event_id in (select event_id from resolved where is_recheck)
+),
+{%- endif %}
+
 final as (
     select resolved.* exclude (is_recheck)
     from resolved
     {%- if is_incremental() %}
-    left join {{ this }} as stored
-        on resolved.is_recheck
-        and resolved.event_id = stored.event_id
+    left join stored_rechecked as stored
+        on resolved.event_id = stored.event_id
     where not resolved.is_recheck
         or stored.customer_id is distinct from resolved.customer_id
         or stored.resolved_by is distinct from resolved.resolved_by

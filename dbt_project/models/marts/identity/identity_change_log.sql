@@ -27,7 +27,7 @@ observations as (
 
 {% if is_incremental() %}
 {#- The log's stamps are instants (current_timestamp); the upstream stamps are UTC wall-clock times. -#}
-{%- set logged_through = "(select coalesce(max(changed_at) at time zone 'UTC', timestamp '1970-01-01') from " ~ this ~ ")" %}
+{%- set logged_through = stored_watermark('changed_at', "changed_at at time zone 'UTC'") %}
 candidates as (
     select identifier_key from resolved where changed_at > {{ logged_through }}
     union
