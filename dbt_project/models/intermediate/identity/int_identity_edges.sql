@@ -58,29 +58,31 @@ linking_observations as (
     where assessed.is_linking
 ),
 
-record_hubs as (
+record_links as (
+    -- The hub and the linking identifiers of each record in one aggregation, unnested below: joining the hubs
+    -- back to the (record, identifier) rows made DuckDB materialize those rows to read them twice
+    -- (docs/performance.md, P).
     select
         record_id,
         -- Priority as a number: as text, a priority of 10 would come before 2.
-        arg_min(identifier_key, {'priority': priority, 'identifier_key': identifier_key}) as hub_key
+        arg_min(identifier_key, {'priority': priority, 'identifier_key': identifier_key}) as hub_key,
+        list(identifier_key) as linked_keys
     from linking_observations
     group by record_id
 ),
 
 final as (
     select
-        linking_observations.record_id,
-        record_hubs.hub_key as node_a,
-        linking_observations.identifier_key as node_b,
+        record_id,
+        hub_key as node_a,
+        unnest(linked_keys) as node_b,
         {{ build_stamp() }} as changed_at
-    from linking_observations
-    inner join record_hubs
-        on linking_observations.record_id = record_hubs.record_id
+    from record_links
     {%- if is_incremental() %}
     union all
     select record_id, null, null, {{ build_stamp() }}
     from records_to_link
-    anti join linking_observations using (record_id)
+    anti join record_links using (record_id)
     {%- endif %}
 )
 
