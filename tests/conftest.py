@@ -143,6 +143,17 @@ def two_nights(sample_root, dagster_instance, tmp_path_factory) -> TwoNights:
                      returned_order_id=returned_order_id)
 
 
+@pytest.fixture()
+def warehouse_copy(two_nights, tmp_path) -> Path:
+    """A data directory holding a copy of the night-by-night warehouse, for tests that write into it."""
+    from orchestration.settings import data_paths
+
+    copy = data_paths(tmp_path).warehouse
+    copy.parent.mkdir(parents=True)
+    shutil.copy(data_paths(two_nights.root).warehouse, copy)
+    return tmp_path
+
+
 def _return_an_old_order(landing: Path, first_dump: str, last_dump: str) -> str:
     """The last dump also re-delivers an order of the first dump, now returned: an old order changes.
 

@@ -9,7 +9,6 @@ components' convergence test follows the same rule.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,15 +31,6 @@ def _dbt_test(root: Path, selector: str, *extra: str) -> subprocess.CompletedPro
         cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_environment(data_paths(root))},
         capture_output=True, text=True,
     )
-
-
-@pytest.fixture()
-def warehouse_copy(two_nights, tmp_path) -> Path:
-    """The night-by-night warehouse, copied so the rows written here stay out of the other tests."""
-    copy = data_paths(tmp_path).warehouse
-    copy.parent.mkdir(parents=True)
-    shutil.copy(data_paths(two_nights.root).warehouse, copy)
-    return tmp_path
 
 
 def _add_event_row(root: Path, event_from: str, stamped: str) -> str:

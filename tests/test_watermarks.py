@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,15 +23,6 @@ from orchestration.settings import data_paths
 pytestmark = pytest.mark.slow
 
 MODELS = ("stg_web__events", "int_web_events_resolved", "identity_change_log")
-
-
-@pytest.fixture()
-def warehouse_copy(two_nights, tmp_path) -> Path:
-    """The night-by-night warehouse, copied so the rows deleted here stay out of the other tests."""
-    copy = data_paths(tmp_path).warehouse
-    copy.parent.mkdir(parents=True)
-    shutil.copy(data_paths(two_nights.root).warehouse, copy)
-    return tmp_path
 
 
 def _compiled(root: Path) -> dict[str, str]:
