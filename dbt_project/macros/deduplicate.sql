@@ -23,9 +23,10 @@
     expressions ran twice over every row, and DuckDB copied every raw row first to read it twice
     (stg_web__events alone at M: 48-65 s, 9.8 GB resident; now 36-46 s, 2.6 GB). The staging models declare
     their source CTE `not materialized` for the same reason. The same rows survive: the window, its order and
-    its partitions (a null key is one key, in the partitions as in the hashes) are unchanged; a key delivered once that shares its hash with another is
-    alone in its partition, so it wins. Requires the lineage columns (`lineage_columns()`), which every
-    staging model carries; other engines keep the plain window (`default__deduplicate`).
+    its partitions (a null key is one key, in the partitions as in the hashes) are unchanged; a key delivered
+    once that shares its hash with another is alone in its partition, so it wins. Requires the lineage columns
+    (`lineage_columns()`), which every staging model carries; other engines keep the plain window
+    (`default__deduplicate`).
 -#}
 {% macro duckdb__deduplicate(relation, partition_by, order_by) -%}
     {%- set keys = key_list(partition_by) -%}
