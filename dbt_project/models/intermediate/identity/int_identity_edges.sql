@@ -36,7 +36,10 @@ records_to_link as (
         'select identifier_key from assessed where linking_changed_at > ' ~ changed_watermark()) }}
 ),
 
-observations_to_link as (
+observations_to_link as {{ cte_materialized() }} (
+    -- Materialized: computed before the join with assessed, DuckDB filters the 12M observations by these
+    -- records first. Inlined, it joined every observation with assessed and filtered the 12M results after
+    -- (2.2 s against 0.65 s at M, docs/performance.md, Q).
     select * from observations semi join records_to_link using (record_id)
 ),
 {% else %}
