@@ -41,6 +41,26 @@ def stage_table(run: dict) -> list[str]:
     return lines
 
 
+def slowest_nodes(run: dict, kind: str, count: int) -> list[tuple[str, float]]:
+    """The `count` slowest models (seeds included) or data tests of one night, slowest first."""
+    seconds = run["dbt"].get("model_seconds" if kind == "model" else "test_seconds", {})
+    return sorted(seconds.items(), key=lambda item: (-item[1], item[0]))[:count]
+
+
+def slowest_nodes_table(full: dict, incremental: dict, models: int = 12, tests: int = 5) -> list[str]:
+    """Side by side, the slowest models and tests of the full night and of the incremental night."""
+    lines = ["| | full night | s | incremental night | s |", "|---|---|---:|---|---:|"]
+    for kind, count in (("model", models), ("test", tests)):
+        left, right = slowest_nodes(full, kind, count), slowest_nodes(incremental, kind, count)
+        for rank in range(max(len(left), len(right))):
+            cells = []
+            for nodes in (left, right):
+                name, seconds = nodes[rank] if rank < len(nodes) else ("", None)
+                cells += [f"`{name}`" if name else "", f"{seconds:.2f}" if seconds is not None else ""]
+            lines.append(f"| {kind} {rank + 1} | {' | '.join(cells)} |")
+    return lines
+
+
 def write_markdown(report: dict) -> str:
     full, incremental = report["full"], report["incremental"]
     machine = report["machine"]
@@ -101,6 +121,11 @@ def write_markdown(report: dict) -> str:
         f"| identifiers keeping their customer_id across the incremental night | {stability['same_customer_id']:,} of "
         f"{stability['identifiers_before']:,} ({stability['unchanged_share']:.4%}); changed by merges "
         f"{stability['changed_by_merge']:,}, otherwise {stability['changed'] - stability['changed_by_merge']:,} |")
+    lines += ["", "## Slowest dbt nodes", "",
+              "Each node's own execution time from dbt's run_results.json (two threads: neighbours share the "
+              "cores). Where to profile first; a model's SQL alone is measured with `dbt compile` and DuckDB's "
+              "profiler (docs/performance.md).", ""]
+    lines += slowest_nodes_table(full, incremental)
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for target in report["targets"].values():
         measured = {k: v for k, v in target.items() if k not in ("target", "met")}

@@ -62,6 +62,8 @@ def test_readable_outputs_written_and_data_removed(report):
     data, out = report
     markdown = (out / "benchmark.md").read_text()
     assert "## Full nightly run" in markdown and "full run / floor" in markdown and "pandas / warehouse" in markdown
+    slowest_model, seconds = max(data["incremental"]["dbt"]["model_seconds"].items(), key=lambda item: item[1])
+    assert f"`{slowest_model}` | {seconds:.2f} |" in markdown.split("## Slowest dbt nodes")[1]
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -69,6 +71,19 @@ def test_readable_outputs_written_and_data_removed(report):
     else:
         assert (out / "benchmark.png").stat().st_size > 0
     assert not (out / "data").exists(), "the generated data is deleted unless --keep"
+
+
+def test_slowest_nodes_side_by_side_slowest_first():
+    from benchmarks.report import slowest_nodes_table
+
+    full = {"dbt": {"model_seconds": {"a": 1.0, "b": 3.0, "c": 2.0}, "test_seconds": {"t1": 0.5}}}
+    incremental = {"dbt": {"model_seconds": {"a": 0.25, "c": 0.75}, "test_seconds": {}}}
+    lines = slowest_nodes_table(full, incremental, models=2, tests=1)
+    assert lines[2:] == [
+        "| model 1 | `b` | 3.00 | `c` | 0.75 |",
+        "| model 2 | `c` | 2.00 | `a` | 0.25 |",
+        "| test 1 | `t1` | 0.50 |  |  |",
+    ]
 
 
 def test_refuses_a_scale_that_does_not_fit_on_disk(tmp_path):
