@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +154,21 @@ def warehouse_copy(two_nights, tmp_path) -> Path:
     copy.parent.mkdir(parents=True)
     shutil.copy(data_paths(two_nights.root).warehouse, copy)
     return tmp_path
+
+
+def run_dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """The dbt command line (`args`: a command and its options) on the data directory `root`, output captured.
+
+    Its own target folder under `root`, so tests that run dbt side by side never share compiled files.
+    """
+    from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_environment
+    from orchestration.settings import data_paths
+
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(root / "dbt_target")],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_environment(data_paths(root))}, capture_output=True, text=True,
+    )
 
 
 def _return_an_old_order(landing: Path, first_dump: str, last_dump: str) -> str:

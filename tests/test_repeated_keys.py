@@ -5,16 +5,12 @@ keys, the same surviving rows, with null keys and keys repeated two, three or mo
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 import pytest
 
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_environment
 from orchestration.settings import data_paths
+from tests.conftest import run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +41,7 @@ def compiled(tmp_path_factory) -> dict[str, tuple[str, str]]:
     paths = data_paths(root)
     paths.warehouse.parent.mkdir(parents=True)
     inline = f"\n{SEPARATOR}\n".join(query for pair in QUERIES.values() for query in pair)
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--inline", inline, "--profiles-dir",
-         str(DBT_PROJECT_DIR), "--target-path", str(root / "dbt_target")],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_environment(paths)}, capture_output=True, text=True,
-    )
+    result = run_dbt(root, "compile", "--quiet", "--inline", inline)
     assert result.returncode == 0, result.stdout + result.stderr
     sql = [part.strip() for part in result.stdout.split(SEPARATOR)]
     assert len(sql) == 2 * len(QUERIES), result.stdout

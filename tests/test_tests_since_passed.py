@@ -8,16 +8,14 @@ components' convergence test follows the same rule.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_environment
 from orchestration.settings import data_paths
+from tests.conftest import run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -25,12 +23,7 @@ UNIQUE_EVENT_ID = "unique_stg_web__events_event_id"
 
 
 def _dbt_test(root: Path, selector: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "test", "--select", selector, "--profiles-dir",
-         str(DBT_PROJECT_DIR), "--target-path", str(root / "dbt_target"), *extra],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_environment(data_paths(root))},
-        capture_output=True, text=True,
-    )
+    return run_dbt(root, "test", "--select", selector, *extra)
 
 
 def _add_event_row(root: Path, event_from: str, stamped: str) -> str:

@@ -8,17 +8,14 @@ an instant (the change log). No subquery is left for the planner to guess about.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_environment
 from orchestration.settings import data_paths
+from tests.conftest import run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -26,15 +23,10 @@ MODELS = ("stg_web__events", "int_web_events_resolved", "identity_change_log")
 
 
 def _compiled(root: Path) -> dict[str, str]:
-    target = root / "dbt_target"
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "compile", "--select", *MODELS, "--profiles-dir",
-         str(DBT_PROJECT_DIR), "--target-path", str(target)],
-        cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_environment(data_paths(root))},
-        capture_output=True, text=True,
-    )
+    done = run_dbt(root, "compile", "--select", *MODELS)
     assert done.returncode == 0, done.stdout + done.stderr
-    return {path.stem: path.read_text() for path in (target / "compiled").rglob("*.sql") if path.stem in MODELS}
+    compiled = root / "dbt_target" / "compiled"
+    return {path.stem: path.read_text() for path in compiled.rglob("*.sql") if path.stem in MODELS}
 
 
 def _literal_after(sql: str, comparison: str) -> str:
