@@ -113,10 +113,12 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     mirror becomes an order of its own), the login events of a device's only account lose the account (the
     device leaves the identity graph, and its events their customer), the loyalty program corrects one
     member's SMS consent and another member's first name (neither is an identifier: the consent reaches
-    contactability only through its consent fingerprint), the messaging platform reports one more event (a
-    contactable customer unsubscribed) and corrects the address of another suppression (its old address is no
-    longer suppressed), and the tracker re-sends a cart add as a removal from the cart. The re-sent rows have the same dump date, file and line numbers as the
-    stored ones: only the later load decides. The next night must give what a full build of the lake gives:
+    contactability only through its consent fingerprint) and erases a member's email and a member's phone (each
+    carried by no other record, with stored messaging activity: the addresses leave the identity graph, and
+    that activity its customer), the messaging platform reports one more event (a contactable customer
+    unsubscribed) and corrects the address of another suppression (its old address is no longer suppressed),
+    and the tracker re-sends a cart add as a removal from the cart. The re-sent rows have the same dump date,
+    file and line numbers as the stored ones: only the later load decides. The next night must give what a full build of the lake gives:
     identity resolution must drop the identifiers the records no longer carry.
     """
     paths = data_paths(two_nights.root)
@@ -188,11 +190,39 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             f"order by identifier_key limit 1",
             [merged_into, shared_phone],
         ).fetchone()[0]
+        # Per address type, a member of the last dump whose address (none of the above) no other record carries
+        # and whose messages are stored with a customer: erasing it from the member leaves them with nobody.
+        erased = con.execute("""
+            select
+                observed.identifier_type,
+                arg_min(observed.identifier_value, members.loyalty_member_id),
+                min(members.loyalty_member_id)
+            from int_identifiers_observed as observed
+            inner join stg_loyalty__members as members
+                on observed.record_id = 'loyalty_member:' || members.loyalty_member_id
+            where members.dump_date = ? and observed.identifier_type in ('email', 'phone')
+                and observed.identifier_value not in (select unnest(?))
+                and observed.identifier_key not in (
+                    select identifier_key from int_identifiers_observed where record_id <> observed.record_id
+                )
+                and exists (
+                    select 1 from int_esp_activity_resolved as activity
+                    where activity.address_type = observed.identifier_type
+                        and activity.address = observed.identifier_value
+                        and activity.customer_id is not null
+                        -- stored, not re-sent with the dump: only the search for addresses that left sees it
+                        and activity.loaded_at < (select min(loaded_at) from stg_esp__activity where dump_date = ?)
+                )
+            group by observed.identifier_type
+            order by observed.identifier_type
+        """, [last_dump, [shared_phone, email, phone, unsubscribed_email, readdressed[1]], last_dump]).fetchall()
+        assert [row[0] for row in erased] == ["email", "phone"], f"no member to erase an address from: {erased}"
     order_id, guest_record = _correct_last_orders_file(
         paths.landing / last_dump, shared_phone, mirrored_orders, merging=(email, phone))
     _forget_the_login(paths.landing / last_dump, device, account)
     retyped_event = _retype_a_cart_add(paths.landing / last_dump)
-    consent_member, renamed_member = _correct_last_members_file(paths.landing / last_dump)
+    consent_member, renamed_member = _correct_last_members_file(
+        paths.landing / last_dump, erase=[(member_id, address_type) for address_type, _, member_id in erased])
     message_id, readdressed_email, event_type, occurred_at, campaign = readdressed
     _add_activity(paths.landing / last_dump, [
         f"correction-unsubscribe-0001,email,{unsubscribed_email},,unsubscribe,{business_day_end},correction",
@@ -238,6 +268,11 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
         ).fetchall()
         retyped = con.execute(
             "select event_type from int_web_events_resolved where event_id = ?", [retyped_event]).fetchall()
+        erased_activity = con.execute(
+            "select address_type, count(*), count(customer_id) from int_esp_activity_resolved "
+            "where list_contains(?, address_type || ':' || address) group by 1 order by 1",
+            [[f"{address_type}:{address}" for address_type, address, _ in erased]],
+        ).fetchall()
         members = dict(con.execute(
             "select loyalty_member_id, [first_name, has_sms_consent::varchar] from stg_loyalty__members "
             "where loyalty_member_id in (?, ?)", [consent_member.member_id, renamed_member],
@@ -248,6 +283,9 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     assert no_longer_suppressed and all(row == (None,) for row in no_longer_suppressed)
     assert members[consent_member.member_id][1] == str(consent_member.sms_consent).lower()
     assert guest_observations == 0
+    # The erased addresses' messages are still there, with no customer.
+    assert [(address_type, count > 0, with_customer) for address_type, count, with_customer in erased_activity] \
+        == [("email", True, 0), ("phone", True, 0)], erased_activity
     assert retyped == [("remove_from_cart",)]
     assert phone_links == (False,)
     assert device_left
@@ -302,8 +340,9 @@ class ConsentCorrection:
     sms_consent: bool
 
 
-def _correct_last_members_file(dump_dir) -> tuple[ConsentCorrection, int]:
-    """The loyalty program re-sends the dump's members: one member's SMS consent flipped, another renamed.
+def _correct_last_members_file(dump_dir, erase: list[tuple[int, str]]) -> tuple[ConsentCorrection, int]:
+    """The loyalty program re-sends the dump's members: one member's SMS consent flipped, another renamed, and
+    each (member, field) of `erase` without that field ('email' or 'phone').
 
     Nothing else changes, update times included: the consent reaches contactability only through its consent
     fingerprint.
@@ -314,7 +353,12 @@ def _correct_last_members_file(dump_dir) -> tuple[ConsentCorrection, int]:
     rows = [line.split(",") for line in lines if line]
     member_id, sms_consent, first_name = (columns.index(c) for c in ("member_id", "sms_consent", "first_name"))
     # Well-formed rows only (the sample's defects include malformed ones the loader quarantines).
-    consent_row, renamed_row = [row for row in rows if len(row) == len(columns) and row[member_id].isdigit()][:2]
+    well_formed = [row for row in rows if len(row) == len(columns) and row[member_id].isdigit()]
+    by_member = {int(row[member_id]): row for row in well_formed}
+    for erased_member, erased_field in erase:
+        by_member[erased_member][columns.index(erased_field)] = ""
+    erased_members = {erased_member for erased_member, _ in erase}
+    consent_row, renamed_row = [row for row in well_formed if int(row[member_id]) not in erased_members][:2]
     consent_row[sms_consent] = "false" if consent_row[sms_consent] == "true" else "true"
     renamed_row[first_name] = RENAMED_FIRST_NAME
     members_file.write_text("\n".join([header, *(",".join(row) for row in rows), ""]), encoding="utf-8")
