@@ -99,7 +99,9 @@ source_records as (
     from erp_documents
 ),
 
-customer_records as (
+-- Not materialized on an incremental night: DuckDB then reads only the records of the customers to survive
+-- (2.5 -> 2.1 s at M). A full build reads every record twice, from its materialized copy faster (4.5 vs 4.9 s).
+customer_records as {% if is_incremental() %}{{ cte_not_materialized() }}{% endif %} (
     -- Every resolved record with its profile values (records of other sources, such as web logins, have none
     -- but still count in the fingerprint: they decide that the customer exists).
     select
@@ -157,10 +159,18 @@ records_to_survive as (
 ),
 {% endif %}
 
-linking_identifiers as (
-    select identifier_key
+linking_emails as (
+    -- By type and value (identifier_key is their concatenation): the two lookups hash only their own type, not
+    -- every linking identifier, and build no key string per record.
+    select identifier_value
     from identifiers_assessed
-    where is_linking
+    where is_linking and identifier_type = 'email'
+),
+
+linking_phones as (
+    select identifier_value
+    from identifiers_assessed
+    where is_linking and identifier_type = 'phone'
 ),
 
 candidate_records as (
@@ -174,15 +184,15 @@ candidate_records as (
         records.recorded_at,
         records.first_name,
         records.last_name,
-        case when linking_emails.identifier_key is not null then records.email end as email,
-        case when linking_phones.identifier_key is not null then records.phone end as phone,
+        case when linking_emails.identifier_value is not null then records.email end as email,
+        case when linking_phones.identifier_value is not null then records.phone end as phone,
         records.birth_date,
         records.gender,
     from records_to_survive as records
-    left join linking_identifiers as linking_emails
-        on 'email:' || records.email = linking_emails.identifier_key
-    left join linking_identifiers as linking_phones
-        on 'phone:' || records.phone = linking_phones.identifier_key
+    left join linking_emails
+        on records.email = linking_emails.identifier_value
+    left join linking_phones
+        on records.phone = linking_phones.identifier_value
     where records.priority is not null
 ),
 
