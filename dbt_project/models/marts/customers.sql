@@ -19,21 +19,13 @@ engagement as (
     select * from {{ ref('int_customer_engagement_summarized') }}
 ),
 
-channels_pivoted as (
-    select
-        customer_id,
-        {%- for channel in ['email', 'sms', 'push'] %}
-        bool_or(is_contactable) filter (where channel = '{{ channel }}') as is_{{ channel }}_contactable,
-        bool_or(has_consent) filter (where channel = '{{ channel }}') as has_{{ channel }}_consent,
-        max(consent_at) filter (where channel = '{{ channel }}') as {{ channel }}_consent_at,
-        max(contactability_status) filter (where channel = '{{ channel }}') as {{ channel }}_contactability,
-        max(suppressed_by) filter (where channel = '{{ channel }}') as {{ channel }}_suppressed_by,
-        max(suppressed_at) filter (where channel = '{{ channel }}') as {{ channel }}_suppressed_at,
-        {%- endfor %}
-    from channels
-    group by customer_id
+-- Each channel's row of a customer, joined as it is (one per customer and channel, tested unique): pivoting the
+-- three channels with an aggregate per column took 1.1 s at M, the three joins 0.8 s.
+{%- for channel in ['email', 'sms', 'push'] %}
+{{ channel }}_channel as (
+    select * from channels where channel = '{{ channel }}'
 ),
-
+{% endfor %}
 final as (
     select
         ---------- ids
@@ -47,14 +39,14 @@ final as (
         profiles.gender,
         ---------- contactability
         {%- for channel in ['email', 'sms', 'push'] %}
-        coalesce(channels_pivoted.is_{{ channel }}_contactable, false) as is_{{ channel }}_contactable,
+        coalesce({{ channel }}_channel.is_contactable, false) as is_{{ channel }}_contactable,
         {%- endfor %}
         {%- for channel in ['email', 'sms', 'push'] %}
-        coalesce(channels_pivoted.has_{{ channel }}_consent, false) as has_{{ channel }}_consent,
-        channels_pivoted.{{ channel }}_consent_at,
-        coalesce(channels_pivoted.{{ channel }}_contactability, 'no_consent') as {{ channel }}_contactability,
-        channels_pivoted.{{ channel }}_suppressed_by,
-        channels_pivoted.{{ channel }}_suppressed_at,
+        coalesce({{ channel }}_channel.has_consent, false) as has_{{ channel }}_consent,
+        {{ channel }}_channel.consent_at as {{ channel }}_consent_at,
+        coalesce({{ channel }}_channel.contactability_status, 'no_consent') as {{ channel }}_contactability,
+        {{ channel }}_channel.suppressed_by as {{ channel }}_suppressed_by,
+        {{ channel }}_channel.suppressed_at as {{ channel }}_suppressed_at,
         {%- endfor %}
         ---------- purchases, every channel
         coalesce(order_summaries.order_count, 0) > 0 as has_purchased,
@@ -79,8 +71,10 @@ final as (
         ---------- as of
         {{ as_of_date() }} as as_of_date,
     from profiles
-    left join channels_pivoted
-        on profiles.customer_id = channels_pivoted.customer_id
+    {%- for channel in ['email', 'sms', 'push'] %}
+    left join {{ channel }}_channel
+        on profiles.customer_id = {{ channel }}_channel.customer_id
+    {%- endfor %}
     left join order_summaries
         on profiles.customer_id = order_summaries.customer_id
     left join engagement
