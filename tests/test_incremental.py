@@ -118,8 +118,8 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     that activity its customer), the messaging platform reports one more event (a contactable customer
     unsubscribed) and corrects the address of another suppression (its old address is no longer suppressed),
     and the tracker re-sends a cart add as a removal from the cart. The re-sent rows have the same dump date,
-    file and line numbers as the stored ones: only the later load decides. The next night must give what a full build of the lake gives:
-    identity resolution must drop the identifiers the records no longer carry.
+    file and line numbers as the stored ones: only the later load decides. The next night must give what a full
+    build of the lake gives: identity resolution must drop the identifiers the records no longer carry.
     """
     paths = data_paths(two_nights.root)
     last_dump = max(p.name for p in paths.landing.iterdir())
