@@ -156,17 +156,23 @@ def warehouse_copy(two_nights, tmp_path) -> Path:
     return tmp_path
 
 
+def dbt_target_dir(root: Path) -> Path:
+    """run_dbt's target folder for the data directory `root` (compiled SQL under compiled/)."""
+    return root / "dbt_target"
+
+
 def run_dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
     """The dbt command line (`args`: a command and its options) on the data directory `root`, output captured.
 
-    Its own target folder under `root`, so tests that run dbt side by side never share compiled files.
+    Its own target folder under `root` (dbt_target_dir), so tests that run dbt side by side never share compiled
+    files.
     """
     from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_environment
     from orchestration.settings import data_paths
 
     return subprocess.run(
         [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(root / "dbt_target")],
+         "--target-path", str(dbt_target_dir(root))],
         cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_environment(data_paths(root))}, capture_output=True, text=True,
     )
 

@@ -5,7 +5,6 @@ keys, the same surviving rows, with null keys and keys repeated two, three or mo
 
 from __future__ import annotations
 
-
 import duckdb
 import pytest
 

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from orchestration.settings import data_paths
-from tests.conftest import run_dbt
+from tests.conftest import dbt_target_dir, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ MODELS = ("stg_web__events", "int_web_events_resolved", "identity_change_log")
 def _compiled(root: Path) -> dict[str, str]:
     done = run_dbt(root, "compile", "--select", *MODELS)
     assert done.returncode == 0, done.stdout + done.stderr
-    compiled = root / "dbt_target" / "compiled"
+    compiled = dbt_target_dir(root) / "compiled"
     return {path.stem: path.read_text() for path in compiled.rglob("*.sql") if path.stem in MODELS}
 
 
