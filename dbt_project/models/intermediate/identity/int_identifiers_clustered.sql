@@ -2,15 +2,24 @@
 --
 -- Incremental: most people's identifiers are untouched by one more day, so a night recomputes only the
 -- components whose edges changed. Every node keeps a fingerprint of its neighbourhood (how many neighbours,
--- and the sum of their hashes); an edge added or removed changes the fingerprint at both of its ends. The
--- components holding a node whose fingerprint changed, appeared or disappeared are recomputed from tonight's
--- edges, together with the new nodes; every other component has the same nodes and edges as last night, so
--- its label (its smallest key) is unchanged. The result equals a full recomputation
+-- and the sum of their hashes; node_neighbourhoods); an edge added or removed changes the fingerprint at both
+-- of its ends. The components holding a node whose fingerprint changed, appeared or disappeared are
+-- recomputed from tonight's edges, together with the new nodes; every other component has the same nodes and
+-- edges as last night, so its label (its smallest key) is unchanged. The result equals a full recomputation
 -- (tests/test_incremental.py), but for a 64-bit hash collision: two different neighbour sets with the same
 -- count and the same hash sum, about 2^-64 per changed node. A node that no longer has an edge is among the
 -- changed nodes (its fingerprint vanished): it gets a tombstone (component null), deleted after the insert, so
 -- no night scans every link again to find such nodes. changed_at tells int_identifiers_resolved which nodes
 -- were recomputed.
+--
+-- Only candidate nodes have their fingerprint compared, not all of them: the ends of the links written since
+-- this table last changed, the identifiers re-assessed since, and the nodes no longer assessed at all. That
+-- covers every node whose links changed. A link appears only in a record's rows written since (stamped). A
+-- link disappears when int_identity_edges re-derived or dropped one of its records: either the node is still
+-- a linking identifier of that record, and so an end of the record's new rows (each record links its hub to
+-- every linking identifier, the hub included), or the record no longer carries the node, or no longer lets
+-- it link, and int_identifiers_assessed re-assessed the node (its records or its block changed) or dropped
+-- it (no record carries it any more).
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
@@ -20,39 +29,56 @@
 
 with
 
-edges as (
-    -- The links of all records; several records often make the same link.
-    select distinct node_a, node_b from {{ ref('int_identity_edges') }}
+record_links as {{ cte_not_materialized() }} (
+    -- One row per (record, link); several records often make the same link.
+    select * from {{ ref('int_identity_edges') }}
 ),
 
-neighbourhoods as (
-    select
-        node,
-        count(*) as neighbour_count,
-        sum(hash(neighbour)) as neighbour_hash_sum
-    from (
-        -- Both directions of every link. Each record links its hub to its other identifiers, and the hub is the
-        -- first of them in one fixed order (priority, then key; a priority edit re-derives every record of the
-        -- identifiers it touches), so a link (a, b) means a comes before b and (b, a) is never stored; only the
-        -- hub's link to itself would appear twice, and is taken once. (Were a link ever stored both ways, it
-        -- would count twice: still a function of the links, so a change is still seen.) union all spares the
-        -- deduplication of 8.6M pairs at 1M persons that union did.
-        select node_a as node, node_b as neighbour from edges
-        union all
-        select node_b as node, node_a as neighbour from edges where node_a <> node_b
-    ) as undirected
-    group by node
+assessed as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identifiers_assessed') }}
 ),
 
 {% if is_incremental() %}
 {%- do require_incremental_columns(['neighbour_count', 'neighbour_hash_sum', 'changed_at']) %}
+{%- set changed_since = changed_watermark() %}
+
+candidate_nodes as {{ cte_materialized() }} (
+    select node_a as node from record_links where changed_at > {{ changed_since }}
+    union
+    select node_b from record_links where changed_at > {{ changed_since }}
+    union
+    select identifier_key from assessed where changed_at > {{ changed_since }}
+    union
+    select previous.node
+    from {{ this }} as previous
+    anti join assessed
+        on previous.node = assessed.identifier_key
+),
+
+candidate_links as (
+    -- Every link of every candidate, once.
+    select distinct node_a, node_b
+    from (
+        select node_a, node_b from record_links semi join candidate_nodes on record_links.node_a = candidate_nodes.node
+        union all
+        select node_a, node_b from record_links semi join candidate_nodes on record_links.node_b = candidate_nodes.node
+    ) as touching
+),
+
+candidate_neighbourhoods as (
+    -- The other ends of those links lack some of their links here: only the candidates' fingerprints are whole.
+    select *
+    from ({{ node_neighbourhoods('candidate_links') }}) as neighbourhoods
+    semi join candidate_nodes using (node)
+),
+
 changed_nodes as (
     select
         coalesce(neighbourhoods.node, previous.node) as node,
         previous.component as previous_component,
         neighbourhoods.node is null as has_no_edge
-    from neighbourhoods
-    full outer join {{ this }} as previous
+    from candidate_neighbourhoods as neighbourhoods
+    full outer join (select * from {{ this }} semi join candidate_nodes using (node)) as previous
         on neighbourhoods.node = previous.node
     where previous.node is null
         or neighbourhoods.node is null
@@ -75,37 +101,26 @@ vanished_nodes as (
 ),
 
 -- Both ends of such an edge are affected: an edge between an affected and an unaffected node would either
--- have existed last night (one component) or be new (a changed fingerprint at both ends).
+-- have existed last night (one component) or be new (a changed fingerprint at both ends). So these are all the
+-- links of every node they touch, and the fingerprints taken from them are whole.
 edges_to_cluster as (
-    select edges.*
-    from edges
+    select distinct node_a, node_b
+    from record_links
     semi join affected_nodes
-        on edges.node_a = affected_nodes.node
-),
-
--- Exactly the ends of those edges, with their fingerprints.
-nodes_to_cluster as (
-    select neighbourhoods.*
-    from neighbourhoods
-    semi join (
-        select node_a as node from edges_to_cluster
-        union
-        select node_b from edges_to_cluster
-    ) as ends
-        on neighbourhoods.node = ends.node
+        on record_links.node_a = affected_nodes.node
 ),
 {% else %}
 edges_to_cluster as (
-    select * from edges
-),
-
--- Every node of the edges, once: the neighbourhoods already hold each with its fingerprint, so the
--- components number them from here and carry the fingerprints along, with no second grouping of the keys
--- and no join back on them (docs/performance.md, section O).
-nodes_to_cluster as (
-    select * from neighbourhoods
+    select distinct node_a, node_b from record_links
 ),
 {% endif %}
+
+-- Every node of the edges, once, with its fingerprint: the components number them from here and carry the
+-- fingerprints along, with no second grouping of the keys and no join back on them (docs/performance.md,
+-- section O).
+nodes_to_cluster as (
+    {{ node_neighbourhoods('edges_to_cluster') }}
+),
 
 {{ connected_components(
     'edges_to_cluster',
