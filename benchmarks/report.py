@@ -81,6 +81,18 @@ def write_markdown(report: dict) -> str:
         "",
         *stage_table(incremental),
         "",
+    ]
+    if "unchanged" in report:
+        lines += [
+            "## A night with nothing new",
+            "",
+            "The same jobs right after the incremental night, with no dump landed: what every night costs at this "
+            "scale, whatever it holds.",
+            "",
+            *stage_table(report["unchanged"]),
+            "",
+        ]
+    lines += [
         "## Comparisons",
         "",
         "| figure | value |",
@@ -106,6 +118,8 @@ def write_markdown(report: dict) -> str:
         ]
     lines += [
         f"| incremental / full | {report['incremental_over_full']:.1%} |",
+        *([f"| nothing new / incremental | {report['unchanged_over_incremental']:.1%} |"]
+          if "unchanged" in report else []),
         f"| identifiers resolved (full run) | {full['stages']['identity'].get('identifiers', 0):,} |",
     ]
     for key, title in (("full", "full run"), ("incremental", "incremental night")):

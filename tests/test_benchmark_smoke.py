@@ -43,6 +43,19 @@ def test_every_stage_is_timed_in_both_runs(report):
 
 
 @pytest.mark.slow
+def test_a_night_with_nothing_new_is_timed(report):
+    data, out = report
+    unchanged = data["unchanged"]
+    assert unchanged["dump_dates"] == [] and set(unchanged["stages"]) == STAGES
+    assert unchanged["stages"]["ingest"]["rows"] == 0 and unchanged["stages"]["staging"]["rows"] == 0
+    for name in STAGES - {"ingest"}:
+        assert unchanged["stages"][name]["seconds"] > 0, f"stage {name} has no time"
+    assert 0 < data["unchanged_over_incremental"] < 1.5
+    markdown = (out / "benchmark.md").read_text()
+    assert "## A night with nothing new" in markdown and "| nothing new / incremental |" in markdown
+
+
+@pytest.mark.slow
 def test_floor_peer_and_identity_figures(report):
     data, _ = report
     assert data["floor"]["seconds"] > 0 and data["floor"]["rows"] > 0
