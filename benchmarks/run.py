@@ -354,8 +354,9 @@ def _attach_rows(data: Path, stages: dict, night_dumps: list[str] | None = None)
         raw = con.execute(
             "select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)", [[str(f) for f in files]]
         ).fetchone()[0] if files else 0
-    stages["staging"].update(
-        rows=int(raw), rows_basis="raw rows read (all dumps)" if night_dumps is None else "raw rows read (the night's dump)")
+    basis = ("raw rows read (all dumps)" if night_dumps is None
+             else "raw rows read (the night's dump)" if night_dumps else "raw rows read (no dump landed)")
+    stages["staging"].update(rows=int(raw), rows_basis=basis)
     groups = {
         "identity": ["int_identifiers_observed", "int_identifiers_assessed", "int_identity_edges",
                      "int_identifiers_clustered", "int_identifiers_resolved", "int_records_resolved"],
