@@ -59,9 +59,15 @@ candidate_links as (
     -- Every link of every candidate, once.
     select distinct node_a, node_b
     from (
-        select node_a, node_b from record_links semi join candidate_nodes on record_links.node_a = candidate_nodes.node
+        select node_a, node_b
+        from record_links
+        semi join candidate_nodes
+            on record_links.node_a = candidate_nodes.node
         union all
-        select node_a, node_b from record_links semi join candidate_nodes on record_links.node_b = candidate_nodes.node
+        select node_a, node_b
+        from record_links
+        semi join candidate_nodes
+            on record_links.node_b = candidate_nodes.node
     ) as touching
 ),
 
