@@ -135,6 +135,12 @@ def write_markdown(report: dict) -> str:
         f"| identifiers keeping their customer_id across the incremental night | {stability['same_customer_id']:,} of "
         f"{stability['identifiers_before']:,} ({stability['unchanged_share']:.4%}); changed by merges "
         f"{stability['changed_by_merge']:,}, otherwise {stability['changed'] - stability['changed_by_merge']:,} |")
+    check = report.get("components_check")
+    if check:
+        lines.append(
+            f"| identity components after the incremental night equal a full recomputation | "
+            f"{'yes' if check['equal'] else 'NO'}: {check['nodes']:,} nodes, "
+            f"{check['rows_only_in_full_recomputation'] + check['rows_only_stored']:,} rows differ |")
     lines += ["", "## Slowest dbt nodes", "",
               "Each node's own execution time from dbt's run_results.json (two threads: neighbours share the "
               "cores). Where to profile first; a model's SQL alone is measured with `dbt compile` and DuckDB's "

@@ -13,7 +13,8 @@ What it does (docs/performance.md explains the figures):
 4. the floor: DuckDB alone loading the same dump files into tables (benchmarks/floor.py);
 5. the peer: the same RFM and segments in pandas (benchmarks/peer.py);
 6. the incremental night: the held-back dump lands, is ingested, and the warehouse is rebuilt; customer ids
-   of identifiers already known are compared with the full run's;
+   of identifiers already known are compared with the full run's, and the identity components with a full
+   recomputation (benchmarks/incremental_check.py);
 7. a night with nothing new: the same jobs once more with no dump landed, what every night costs at this
    scale whatever it holds (skip with --skip-unchanged);
 8. writes <out>/benchmark.json, <out>/benchmark.md and <out>/benchmark.png, then deletes the generated data
@@ -536,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
             report["incremental"] = run_nightly(instance, data, [held], monitor, "incremental")
             report["identity_incremental"] = identity_figures(data)
             report["id_stability"] = id_stability(data, snapshot)
+            from benchmarks.incremental_check import components_match_full_recomputation
+
+            report["components_check"] = components_match_full_recomputation(data / "warehouse" / "cdp.duckdb")
             report["incremental_over_full"] = round(
                 report["incremental"]["total_seconds"] / report["full"]["total_seconds"], 3)
             report["peak_rss_bytes"] = max(report["full"]["peak_rss_bytes"], report["incremental"]["peak_rss_bytes"])

@@ -66,6 +66,8 @@ def test_floor_peer_and_identity_figures(report):
     for key in ("identity_full", "identity_incremental"):
         assert 0.5 < data[key]["precision"] <= 1 and 0.5 < data[key]["recall"] <= 1
     assert data["id_stability"]["identifiers_before"] > 0
+    check = data["components_check"]
+    assert check["equal"] and check["nodes"] > 0, f"incremental components differ from a full recomputation: {check}"
     assert {"full_within_3x_floor", "incremental_within_5pct", "peak_rss_within_12gb",
             "identity_10m_within_60s", "ids_stable"} <= set(data["targets"])
 
