@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.dbt.project import DBT_PROJECT_DIR, TELEMETRY_OFF
+from benchmarks.dbt_compile import compiled_model_sql
 from orchestration.ingest.parsing import sql_literal
 
 PER_PERSON = 4
@@ -30,16 +29,8 @@ PER_PERSON = 4
 
 def compiled_clustering_sql(target: Path) -> str:
     """dbt's compiled SQL of int_identifiers_clustered, reading a table named synthetic_edges instead."""
-    env = {**os.environ, **TELEMETRY_OFF, "CDP_DATA_DIR": str(target)}
     (target / "warehouse").mkdir(parents=True, exist_ok=True)
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target / "dbt"), "--select", "int_identifiers_clustered"],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"dbt compile failed:\n{completed.stdout}\n{completed.stderr}")
-    compiled = next((target / "dbt" / "compiled").rglob("int_identifiers_clustered.sql")).read_text()
+    compiled = compiled_model_sql("int_identifiers_clustered", target, target / "dbt")
     return re.sub(r'"[^"]+"\."[^"]+"\."int_identity_edges"', "synthetic_edges", compiled)
 
 

@@ -9,40 +9,25 @@ and its rows are compared with the stored ones (node, component and both fingerp
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.dbt_compile import compiled_model_sql
 
 MODEL = "int_identifiers_clustered"
 COMPARED_COLUMNS = "node, component, neighbour_count, neighbour_hash_sum"
 
 
-def full_build_sql(model: str) -> str:
-    """The model's SQL as a full build runs it (no incremental branch), compiled by dbt into a scratch folder."""
-    from orchestration.dbt.project import DBT_PROJECT_DIR, TELEMETRY_OFF
-
-    with tempfile.TemporaryDirectory(prefix="bench-compile-") as target:
-        completed = subprocess.run(
-            [str(Path(sys.executable).parent / "dbt"), "compile", "--quiet", "--full-refresh", "--select", model,
-             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", target],
-            cwd=DBT_PROJECT_DIR, env={**os.environ, **TELEMETRY_OFF}, capture_output=True, text=True,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(f"dbt compile of {model} failed:\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}")
-        compiled = list(Path(target, "compiled").rglob(f"{model}.sql"))
-        if len(compiled) != 1:
-            raise RuntimeError(f"dbt compile of {model} left {len(compiled)} files named {model}.sql in {target}")
-        return compiled[0].read_text(encoding="utf-8")
-
-
-def components_match_full_recomputation(warehouse: Path) -> dict:
+def components_match_full_recomputation(data_dir: Path) -> dict:
     import duckdb
 
+    from orchestration.settings import data_paths
+
     started = time.perf_counter()
-    sql = full_build_sql(MODEL)
+    with tempfile.TemporaryDirectory(prefix="bench-compile-") as target:
+        sql = compiled_model_sql(MODEL, data_dir, Path(target), full_refresh=True)
+    warehouse = data_paths(data_dir).warehouse
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute("set enable_progress_bar = false")
         con.execute(f"create temp table recomputed as select {COMPARED_COLUMNS} from ({sql}) as full_build")

@@ -539,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             report["id_stability"] = id_stability(data, snapshot)
             from benchmarks.incremental_check import components_match_full_recomputation
 
-            report["components_check"] = components_match_full_recomputation(data / "warehouse" / "cdp.duckdb")
+            report["components_check"] = components_match_full_recomputation(data)
             report["incremental_over_full"] = round(
                 report["incremental"]["total_seconds"] / report["full"]["total_seconds"], 3)
             report["peak_rss_bytes"] = max(report["full"]["peak_rss_bytes"], report["incremental"]["peak_rss_bytes"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,11 +166,11 @@ def run_dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
     Its own target folder under `root` (dbt_target_dir), so tests that run dbt side by side never share compiled
     files.
     """
-    from orchestration.dbt.project import DBT_PROJECT_DIR, dbt_environment
+    from orchestration.dbt.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_environment
     from orchestration.settings import data_paths
 
     return subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR),
+        [str(DBT_EXECUTABLE), *args, "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(dbt_target_dir(root))],
         cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_environment(data_paths(root))}, capture_output=True, text=True,
     )

@@ -1,17 +1,15 @@
 """dbt models as Dagster assets; dbt tests become asset checks (error severity blocks downstream)."""
 
 import importlib.metadata
-import sys
 from collections.abc import Sequence
 from functools import cached_property
-from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from packaging import version
 from pydantic import Field
 
-from orchestration.dbt.project import apply_dbt_environment, dbt_project
+from orchestration.dbt.project import DBT_EXECUTABLE, apply_dbt_environment, dbt_project
 from orchestration.dbt.translator import CdpDbtTranslator
 from orchestration.resources import DataDirResource
 from orchestration.settings import WAREHOUSE_POOL
@@ -61,9 +59,8 @@ class WarehouseDbtCliResource(DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
-    # The dbt beside this interpreter: the virtualenv's, whether or not it is on PATH.
     return WarehouseDbtCliResource(
         project_dir=dbt_project(),
         profiles_dir=str(dbt_project().profiles_dir),
-        dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        dbt_executable=str(DBT_EXECUTABLE),
     )

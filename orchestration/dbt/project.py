@@ -16,6 +16,8 @@ from dagster_dbt import DbtProject
 from orchestration.settings import DATA_DIR_ENV, PROJECT_ROOT, DataPaths, data_paths
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# The dbt beside this interpreter: the virtualenv's, whether or not it is on PATH.
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
@@ -99,7 +101,7 @@ def parse_project() -> Path:
     with (target / ".parse.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         completed = subprocess.run(
-            [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+            [str(DBT_EXECUTABLE), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
             cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
         )
         if completed.returncode != 0:

@@ -35,6 +35,7 @@ record_links as {{ cte_not_materialized() }} (
 ),
 
 assessed as {{ cte_not_materialized() }} (
+    -- Read by incremental runs only; outside their branch so that dbt sees the ref when it parses the project.
     select * from {{ ref('int_identifiers_assessed') }}
 ),
 
