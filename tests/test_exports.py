@@ -194,3 +194,51 @@ def test_export_assets_publish_every_destination(built_warehouse, dagster_instan
         "where not coalesce(customers.is_email_contactable, false)"
     ).fetchone()[0]
     assert leaked == 0
+
+
+@pytest.mark.slow
+def test_a_destination_that_breaks_its_contract_fails_the_step_after_the_others_publish(
+        built_warehouse, dagster_instance, tmp_path):
+    """The destinations share one step; one that breaks its contract is not published (its previous export stays
+    the latest) while every other destination is, and the step then fails, naming it, without a retry."""
+    import shutil
+    from datetime import timedelta
+
+    from orchestration.exports.assets import export_assets, export_key
+    from orchestration.resources import DataDirResource
+    from orchestration.settings import data_paths
+
+    root = tmp_path / "data"
+    (root / "warehouse").mkdir(parents=True)
+    shutil.copy2(data_paths(built_warehouse).warehouse, data_paths(root).warehouse)
+    resources = {"data_dir": DataDirResource(data_dir=str(root))}
+    assert dg.materialize(export_assets, instance=dagster_instance, resources=resources).success
+    exports = data_paths(root).exports
+    run_date = json.loads((exports / LATEST_DIR / "mindbox.json").read_text())["run_date"]
+
+    # Tonight's mindbox export becomes the night before's, with every segment ten times larger than tonight's.
+    day_before = (date.fromisoformat(run_date) - timedelta(days=1)).isoformat()
+    (exports / day_before).mkdir()
+    (exports / run_date / "mindbox").rename(exports / day_before / "mindbox")
+    manifest_path = exports / day_before / "mindbox" / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    for info in manifest["segments"].values():
+        info["rows"] = info["rows"] * 10 + 1000
+    manifest_path.write_text(json.dumps(manifest))
+    pointer = {"run_date": day_before, "run_id": "earlier", "path": f"{day_before}/mindbox"}
+    (exports / LATEST_DIR / "mindbox.json").write_text(json.dumps(pointer))
+
+    result = dg.materialize(export_assets, instance=dagster_instance, resources=resources, raise_on_error=False)
+    assert not result.success
+    published = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert published == {export_key(d) for d in DESTINATIONS.values() if d.name != "mindbox"}
+    for name in DESTINATIONS:
+        latest = json.loads((exports / LATEST_DIR / f"{name}.json").read_text())
+        assert latest["run_date"] == (day_before if name == "mindbox" else run_date), name
+    assert not (exports / run_date / "mindbox").exists()
+    message = result.failure_data_for_node("exports").error.message
+    assert "1 of 6 export destination(s) not published" in message
+    assert f"export to mindbox for {run_date} broke its contract" in message and "size changed by" in message
+    assert (exports / "gate_failures" / f"{run_date}-export_contract-mindbox.md").exists()
+    retried = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert not retried, "a broken contract fails the same way again: no retry"

@@ -1,17 +1,24 @@
-"""One Dagster asset per export destination (from destinations.yml).
+"""The nightly exports: one Dagster asset per export destination (from destinations.yml), all computed in one step.
 
 Export assets run in the same job as the dbt build and the quality gate: the gate's blocking checks sit on
 assets these depend on, so when the warehouse disagrees with the source systems no export runs and the
 previous export stays the latest.
-"""
 
-import functools
+Each destination stays an asset of its own (lineage, materializations, one destination re-exported from the UI:
+the step can run any subset), but the destinations selected in a run share one step: the audience is read from
+the warehouse once, each channel's audience is fingerprinted and validated once, and Great Expectations runs
+one session, so one Data Docs build (at M a step per destination cost 7.5-10.5 s a night for six, mostly those
+repeated parts; docs/performance.md, section T). A destination that fails its contract, or names a segment the
+warehouse lacks, is not published and fails the step, after the other destinations have been published: one
+broken destination never holds back the others. A retry (an I/O error) re-exports the whole selection, which
+gives the same files, as any rerun of a day does.
+"""
 
 import dagster as dg
 import duckdb
 
 from orchestration.exports.config import Destination, load_destinations
-from orchestration.exports.writer import export_destination, read_audience
+from orchestration.exports.writer import ExportContractError, ExportResult, export_destination, read_audience
 from orchestration.quality.checks import gate_checks
 from orchestration.resources import DataDirResource
 
@@ -21,6 +28,10 @@ EXPORT_AUDIENCE_KEY = dg.AssetKey(["exports", "export_audience"])
 GATE_CHECK_KEYS = [key for check in gate_checks for key in check.check_keys]
 GATE_CHECK_NAMES = {key.name for key in GATE_CHECK_KEYS}
 GATED_UPSTREAM_KEYS = sorted({key.asset_key for key in GATE_CHECK_KEYS}, key=lambda key: key.to_user_string())
+
+
+def export_key(destination: Destination) -> dg.AssetKey:
+    return dg.AssetKey(["exports", destination.name])
 
 
 def checks_passed_in_run(context: dg.AssetExecutionContext) -> list[str]:
@@ -41,9 +52,14 @@ def _known_segments(warehouse_path) -> set[str]:
     return {name.removeprefix("segment_") for (name,) in names}
 
 
-def build_export_asset(destination: Destination) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=dg.AssetKey(["exports", destination.name]),
+def _unknown_segments_error(destination: Destination, unknown: list[str]) -> str:
+    return (f"destinations.yml sends segment(s) {unknown} to {destination.name}, but the warehouse has no such "
+            f"segment view; fix orchestration/exports/destinations.yml or add the view.")
+
+
+def export_spec(destination: Destination) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=export_key(destination),
         description=(
             f"{destination.description}\n\nSegments: {', '.join(destination.segments)}; channel: "
             f"{destination.channel}. Files under exports/<run_date>/{destination.name}/ with manifest.json."
@@ -52,45 +68,68 @@ def build_export_asset(destination: Destination) -> dg.AssetsDefinition:
         kinds={destination.format},
         deps=[EXPORT_AUDIENCE_KEY, *GATED_UPSTREAM_KEYS],
         tags={"destination": destination.name, "channel": destination.channel},
+    )
+
+
+def _materialization(destination: Destination, run_date: str, result: ExportResult) -> dg.MaterializeResult:
+    manifest = result.manifest
+    return dg.MaterializeResult(
+        asset_key=export_key(destination),
+        metadata={
+            "run_date": run_date,
+            "directory": dg.MetadataValue.path(str(result.directory)),
+            "rows_total": manifest["rows_total"],
+            "segment_sizes": dg.MetadataValue.json({s: i["rows"] for s, i in manifest["segments"].items()}),
+            "entered": sum(i["entered"] for i in manifest["segments"].values()),
+            "exited": sum(i["exited"] for i in manifest["segments"].values()),
+            "suppressed": dg.MetadataValue.json(manifest["suppressed_total"]),
+            "suppressed_total": sum(manifest["suppressed_total"].values()),
+        },
+    )
+
+
+def build_export_assets(destinations: list[Destination]) -> dg.AssetsDefinition:
+    """One step that publishes every selected destination: see the module docstring."""
+
+    @dg.multi_asset(
+        name="exports",
+        specs=[export_spec(destination) for destination in destinations],
+        can_subset=True,
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
     )
-    def export(context: dg.AssetExecutionContext, data_dir: DataDirResource) -> dg.MaterializeResult:
+    def exports(context: dg.AssetExecutionContext, data_dir: DataDirResource):
+        from orchestration.quality.export_contract import ExportContract
+
         paths = data_dir.paths()
-        unknown = sorted(set(destination.segments) - _known_segments(paths.warehouse))
-        if unknown:
-            raise dg.Failure(
-                f"destinations.yml sends segment(s) {unknown} to {destination.name}, but the warehouse has no "
-                f"such segment view; fix orchestration/exports/destinations.yml or add the view.",
-                allow_retries=False,
-            )
-        with duckdb.connect() as con:
+        selected = [d for d in destinations if export_key(d) in context.selected_asset_keys]
+        checks_passed = checks_passed_in_run(context)
+        known = _known_segments(paths.warehouse)
+        failures: list[str] = []
+        with duckdb.connect() as con, ExportContract(paths) as contract:
             run_date = read_audience(con, paths.warehouse)
-            result = export_destination(
-                con, destination, paths.exports, run_date, context.run.run_id, checks_passed_in_run(context),
-                contract_check=_contract_check(paths),
+            for destination in selected:
+                unknown = sorted(set(destination.segments) - known)
+                try:
+                    if unknown:
+                        raise ExportContractError(_unknown_segments_error(destination, unknown))
+                    result = export_destination(con, destination, paths.exports, run_date, context.run.run_id,
+                                                checks_passed, contract_check=contract)
+                except ExportContractError as error:
+                    context.log.error(f"{destination.name}: not published. {error}")
+                    failures.append(str(error))
+                    continue
+                context.log.info(f"{destination.name}: {result.manifest['rows_total']:,} rows -> {result.directory}")
+                yield _materialization(destination, run_date, result)
+        if failures:
+            published = len(selected) - len(failures)
+            raise dg.Failure(
+                f"{len(failures)} of {len(selected)} export destination(s) not published ({published} published; "
+                f"the previous export stays the latest for the others): " + " | ".join(failures),
+                allow_retries=False,  # a broken contract or a missing segment fails the same way again
             )
-        manifest = result.manifest
-        return dg.MaterializeResult(
-            metadata={
-                "run_date": run_date,
-                "directory": dg.MetadataValue.path(str(result.directory)),
-                "rows_total": manifest["rows_total"],
-                "segment_sizes": dg.MetadataValue.json({s: i["rows"] for s, i in manifest["segments"].items()}),
-                "entered": sum(i["entered"] for i in manifest["segments"].values()),
-                "exited": sum(i["exited"] for i in manifest["segments"].values()),
-                "suppressed": dg.MetadataValue.json(manifest["suppressed_total"]),
-                "suppressed_total": sum(manifest["suppressed_total"].values()),
-            }
-        )
 
-    return export
+    return exports
 
 
-def _contract_check(paths):
-    """The quality gate's export-contract suite; results, Data Docs and failure reports go under the data dir."""
-    from orchestration.quality.export_contract import export_contract_check
-
-    return functools.partial(export_contract_check, paths=paths)
-
-
-export_assets = [build_export_asset(destination) for destination in load_destinations()]
+export_assets = [build_export_assets(load_destinations())]
+EXPORT_KEYS = [key for asset in export_assets for key in asset.keys]

@@ -12,14 +12,17 @@ hook below validates the audience once per channel, as export_contract.<channel>
   - each segment's size changed by at most exports.segment_size_max_relative_change (thresholds.yml) since
     the previous export (segments without a previous size, and small ones, are not bounded).
 
-export_contract_check(destination, con, previous_sizes) is the export writer's hook (orchestration/exports/
-writer.py: ContractCheck). It validates the destination's channel audience: every row of the temp table
-`audience` contactable on the channel with its address, in every segment, with every audience field. A
-destination's members are those rows for its segments, so what holds for them holds for every destination on
-the channel. A validation that passed is remembered by a fingerprint of the rows it read (DuckDB hashes them,
-under the suites' own hash), so the other destinations of the channel, in the same night, skip GX for the very
-same rows; any changed row, or an edited suite, validates again. Segment sizes are validated per destination.
-It returns the failures as sentences (empty when the contract holds), writing a failure report when it does not.
+ExportContract is the export writer's hook (orchestration/exports/writer.py: ContractCheck), one per export
+step: `with ExportContract(paths) as contract: contract(destination, con, previous_sizes)` for each destination.
+It validates the destination's channel audience: every row of the temp table `audience` contactable on the
+channel with its address, in every segment, with every audience field. A destination's members are those rows
+for its segments, so what holds for them holds for every destination on the channel. A validation that passed
+is remembered by a fingerprint of the rows it read (DuckDB hashes them, once per channel, under the suites' own
+hash), so the other destinations of the channel skip GX for the very same rows, in this step or a later one
+(a retry, one destination re-exported); any changed row, or an edited suite, validates again. Segment sizes are
+validated per destination. All the step's validations share one GX session, so one Data Docs build.
+export_contract_check(destination, con, previous_sizes) does the same for one destination on its own.
+Both return the failures as sentences (empty when the contract holds), writing a failure report when it does not.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,61 +238,102 @@ def channel_audience_sql(channel: str, audience_table: str = "audience") -> str:
     return f"select * from {audience_table} where {contactable_condition(channel)}"
 
 
-def export_contract_check(
-    destination: Any, con: "duckdb.DuckDBPyConnection", previous_sizes: dict[str, int] | None,
-    *, paths: DataPaths | None = None, table: str = "members", audience_table: str = "audience",
-) -> list[str]:
-    """The export writer's hook: validates the channel audience of ``destination`` (orchestration.exports
-    Destination) in ``audience_table`` and the segment sizes of its members in ``table``; returns the contract's
-    failures as sentences, [] when it holds. Pass ``paths`` (the data directory) to keep GX's results and Data
-    Docs under <data>/quality, to skip rows already validated identically, and to write a failure report."""
-    from orchestration.quality.reports import write_failure_report
+class ExportContract:
+    """The export writer's hook (orchestration/exports/writer.py: ContractCheck) for the destinations exported
+    together, in one step, from one read of the audience: ``contract(destination, con, previous_sizes)``
+    validates the channel audience of ``destination`` (orchestration.exports Destination) in ``audience_table``
+    and the segment sizes of its members in ``table``; it returns the contract's failures as sentences, [] when
+    it holds. Use it as a context manager: its validations share one GX session, opened when the first one needs
+    GX, so the Data Docs are built once when the block ends, not once per destination. Each channel audience is
+    fingerprinted once: the audience must not change inside the block. Pass ``paths`` (the data directory) to
+    keep GX's results and Data Docs under <data>/quality, to skip rows already validated identically, and to
+    write failure reports."""
 
-    channel = destination.channel
-    thresholds = load_thresholds()
-    current = {str(segment): int(people) for segment, people in
-               con.execute(f"select segment, count(*) from {table} group by segment").fetchall()}
-    sizes = segment_sizes(current, previous_sizes, thresholds)
-    audience_sql = channel_audience_sql(channel, audience_table)
-    rows, rows_hash = con.execute(
-        f"select count(*), coalesce(sum(hash(*columns(*))::hugeint), 0)::varchar from ({audience_sql})").fetchone()
-    columns = [list(column) for column in
-               con.execute(f"select column_name, column_type from (describe {audience_table})").fetchall()]
-    fingerprint = _fingerprint(channel, columns, rows, rows_hash)
-    label = f"{channel} channel audience (every segment, {rows} rows)"
-    remembered = _validated_audience(paths, channel, fingerprint)
-    outcomes = []
-    if remembered is None or previous_sizes is not None:  # else there is nothing left for GX to do
-        with gx_session(paths) as session:
+    def __init__(self, paths: DataPaths | None = None, *, table: str = "members", audience_table: str = "audience"):
+        self.paths = paths
+        self.table = table
+        self.audience_table = audience_table
+        self._stack = ExitStack()
+        self._session: GxSession | None = None
+        self._audiences: dict[str, tuple[int, str]] = {}  # channel -> (rows, fingerprint)
+
+    def __enter__(self) -> "ExportContract":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._session = None
+        self._stack.__exit__(*exc_info)  # ends the GX session: its Data Docs are built
+
+    def _gx(self) -> GxSession:
+        if self._session is None:
+            self._session = self._stack.enter_context(gx_session(self.paths))
+        return self._session
+
+    def _channel_audience(self, con: "duckdb.DuckDBPyConnection", channel: str) -> tuple[int, str]:
+        """Rows and fingerprint of the channel's audience, computed once: DuckDB hashes every row."""
+        if channel not in self._audiences:
+            audience_sql = channel_audience_sql(channel, self.audience_table)
+            rows, rows_hash = con.execute(
+                f"select count(*), coalesce(sum(hash(*columns(*))::hugeint), 0)::varchar from ({audience_sql})"
+            ).fetchone()
+            columns = [list(column) for column in con.execute(
+                f"select column_name, column_type from (describe {self.audience_table})").fetchall()]
+            self._audiences[channel] = (int(rows), _fingerprint(channel, columns, rows, rows_hash))
+        return self._audiences[channel]
+
+    def __call__(self, destination: Any, con: "duckdb.DuckDBPyConnection",
+                 previous_sizes: dict[str, int] | None) -> list[str]:
+        from orchestration.quality.reports import write_failure_report
+
+        paths, channel = self.paths, destination.channel
+        thresholds = load_thresholds()
+        current = {str(segment): int(people) for segment, people in
+                   con.execute(f"select segment, count(*) from {self.table} group by segment").fetchall()}
+        sizes = segment_sizes(current, previous_sizes, thresholds)
+        rows, fingerprint = self._channel_audience(con, channel)
+        label = f"{channel} channel audience (every segment, {rows} rows)"
+        remembered = _validated_audience(paths, channel, fingerprint)
+        outcomes = []
+        if remembered is None or previous_sizes is not None:  # else there is nothing left for GX to do
+            session = self._gx()
             # Another destination's process may have validated the same rows while this one waited for the lock.
             remembered = remembered or _validated_audience(paths, channel, fingerprint)
             if remembered is None:
-                frame = con.execute(audience_sql).df()
+                frame = con.execute(channel_audience_sql(channel, self.audience_table)).df()
                 outcome = _validate_audience(session, frame, f"{channel}_channel", channel, list(AUDIENCE_FIELDS),
                                              f"is_{channel}_contactable", "segment")
                 if outcome.success:
                     _remember_audience(paths, channel, fingerprint, outcome, rows)
                 outcomes.append(outcome)
             outcomes += _validate_sizes(session, destination.name, sizes, previous_sizes, thresholds)
-    if remembered is not None:
-        outcomes.insert(0, SuiteOutcome(suite=remembered["suite"], success=True, evaluated=remembered["evaluated"],
-                                        failed=[]))
-    metadata = {
-        "rows_checked": int(rows),
-        "members": sum(current.values()),
-        "audience": f"{label}: " + (f"identical rows validated at {remembered['validated_at']}" if remembered
-                                     else "validated now"),
-    }
-    result = _result(destination.name, channel, outcomes, sizes, previous_sizes, thresholds, metadata, paths,
-                     audience_label=label)
-    if result.passed:
-        return []
-    problems = list(result.metadata.get("problems") or [result.description])
-    if paths is not None:
-        as_of = con.execute(f"select max(as_of_date)::varchar from {audience_table}").fetchone()[0]
-        report = write_failure_report(paths, f"export_contract-{destination.name}", result, as_of=as_of)
-        problems.append(f"report: {report}")
-    return problems
+        if remembered is not None:
+            outcomes.insert(0, SuiteOutcome(suite=remembered["suite"], success=True,
+                                            evaluated=remembered["evaluated"], failed=[]))
+        metadata = {
+            "rows_checked": rows,
+            "members": sum(current.values()),
+            "audience": f"{label}: " + (f"identical rows validated at {remembered['validated_at']}" if remembered
+                                         else "validated now"),
+        }
+        result = _result(destination.name, channel, outcomes, sizes, previous_sizes, thresholds, metadata, paths,
+                         audience_label=label)
+        if result.passed:
+            return []
+        problems = list(result.metadata.get("problems") or [result.description])
+        if paths is not None:
+            as_of = con.execute(f"select max(as_of_date)::varchar from {self.audience_table}").fetchone()[0]
+            report = write_failure_report(paths, f"export_contract-{destination.name}", result, as_of=as_of)
+            problems.append(f"report: {report}")
+        return problems
+
+
+def export_contract_check(
+    destination: Any, con: "duckdb.DuckDBPyConnection", previous_sizes: dict[str, int] | None,
+    *, paths: DataPaths | None = None, table: str = "members", audience_table: str = "audience",
+) -> list[str]:
+    """One destination's contract in a session of its own (ExportContract, for a single call)."""
+    with ExportContract(paths, table=table, audience_table=audience_table) as contract:
+        return contract(destination, con, previous_sizes)
 
 
 def _fingerprint(channel: str, columns: list[list[str]], rows: int, rows_hash: str) -> str:
