@@ -536,6 +536,32 @@ def test_destinations_of_one_channel_validate_identical_rows_once(tmp_path):
     assert any("Every email is a valid email address: 1 of 120 rows fail" in problem for problem in problems), problems
 
 
+def test_one_export_step_validates_a_broken_channel_audience_once_and_fails_each_destination(tmp_path):
+    """Within one export step (one ExportContract) the destinations of a channel share its audience's validation:
+    a broken audience is validated once, and every destination on the channel fails with its own report."""
+    import duckdb
+
+    from orchestration.exports.config import load_destinations
+    from orchestration.quality.export_contract import ExportContract
+    from orchestration.settings import data_paths
+
+    email = [d for d in load_destinations() if d.channel == "email"]
+    results = tmp_path / "quality" / "gx" / "uncommitted" / "validations" / "export_contract" / "email_channel"
+    frame = pd.concat([audience_with_every_field(60, segment=s) for s in ("rfm", "win_back")], ignore_index=True)
+    frame.loc[3, "email"] = "not an address"
+    problems = {}
+    with duckdb.connect() as con, ExportContract(data_paths(tmp_path)) as contract:
+        for destination in email:
+            writer_tables(con, destination, frame)
+            problems[destination.name] = contract(destination, con, None)
+    assert len(list(results.rglob("*.json"))) == 1, "the same broken rows were validated again"
+    for destination in email:
+        assert any("Every email is a valid email address: 1 of 120 rows fail" in problem
+                   for problem in problems[destination.name]), destination.name
+        assert (tmp_path / "exports" / "gate_failures" / f"2026-11-20-export_contract-{destination.name}.md").exists()
+    assert (tmp_path / "quality" / "data_docs" / "index.html").exists()
+
+
 def test_count_floor_tolerates_a_single_order_but_not_two():
     import pandas as pd
 

@@ -256,6 +256,9 @@ class ExportContract:
         self._stack = ExitStack()
         self._session: GxSession | None = None
         self._audiences: dict[str, tuple[int, str]] = {}  # channel -> (rows, fingerprint)
+        # channel -> its audience's validation in this block; a pass is also remembered on disk, a failure only
+        # here: the other destinations of the channel fail on the same rows without validating them again.
+        self._validated: dict[str, SuiteOutcome] = {}
 
     def __enter__(self) -> "ExportContract":
         return self
@@ -299,12 +302,14 @@ class ExportContract:
             # Another destination's process may have validated the same rows while this one waited for the lock.
             remembered = remembered or _validated_audience(paths, channel, fingerprint)
             if remembered is None:
-                frame = con.execute(channel_audience_sql(channel, self.audience_table)).df()
-                outcome = _validate_audience(session, frame, f"{channel}_channel", channel, list(AUDIENCE_FIELDS),
-                                             f"is_{channel}_contactable", "segment")
-                if outcome.success:
-                    _remember_audience(paths, channel, fingerprint, outcome, rows)
-                outcomes.append(outcome)
+                if channel not in self._validated:
+                    frame = con.execute(channel_audience_sql(channel, self.audience_table)).df()
+                    self._validated[channel] = _validate_audience(
+                        session, frame, f"{channel}_channel", channel, list(AUDIENCE_FIELDS),
+                        f"is_{channel}_contactable", "segment")
+                    if self._validated[channel].success:
+                        _remember_audience(paths, channel, fingerprint, self._validated[channel], rows)
+                outcomes.append(self._validated[channel])
             outcomes += _validate_sizes(session, destination.name, sizes, previous_sizes, thresholds)
         if remembered is not None:
             outcomes.insert(0, SuiteOutcome(suite=remembered["suite"], success=True,
@@ -321,7 +326,7 @@ class ExportContract:
             return []
         problems = list(result.metadata.get("problems") or [result.description])
         if paths is not None:
-            as_of = con.execute(f"select max(as_of_date)::varchar from {self.audience_table}").fetchone()[0]
+            as_of = con.execute(f"select max(as_of_date)::varchar from {self.audience_table}").fetchall()[0][0]
             report = write_failure_report(paths, f"export_contract-{destination.name}", result, as_of=as_of)
             problems.append(f"report: {report}")
         return problems
