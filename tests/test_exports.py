@@ -242,3 +242,39 @@ def test_a_destination_that_breaks_its_contract_fails_the_step_after_the_others_
     assert (exports / "gate_failures" / f"{run_date}-export_contract-mindbox.md").exists()
     retried = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert not retried, "a broken contract fails the same way again: no retry"
+
+
+@pytest.mark.slow
+def test_an_error_in_one_destination_leaves_the_others_published_and_is_retried(
+        built_warehouse, dagster_instance, tmp_path, monkeypatch):
+    """An error that is not a broken contract (here a full disk while writing one destination) does not stop the
+    destinations after it; the step fails naming it, and is retried as the retry policy says."""
+    import shutil
+
+    from orchestration.exports import assets
+    from orchestration.resources import DataDirResource
+    from orchestration.settings import data_paths
+
+    root = tmp_path / "data"
+    (root / "warehouse").mkdir(parents=True)
+    shutil.copy2(data_paths(built_warehouse).warehouse, data_paths(root).warehouse)
+    real_export = assets.export_destination
+
+    def export_or_fail(con, destination, *args, **kwargs):
+        if destination.name == "mindbox":
+            raise OSError(28, "No space left on device")
+        return real_export(con, destination, *args, **kwargs)
+
+    monkeypatch.setattr(assets, "export_destination", export_or_fail)
+    result = dg.materialize(assets.export_assets, instance=dagster_instance, raise_on_error=False,
+                            resources={"data_dir": DataDirResource(data_dir=str(root))})
+    assert not result.success
+    published = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert published == {assets.export_key(d) for d in DESTINATIONS.values() if d.name != "mindbox"}
+    assert not (data_paths(root).exports / LATEST_DIR / "mindbox.json").exists()
+    retried = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retried) == 2
+    logged = [entry.user_message for entry in dagster_instance.all_logs(result.run_id)
+              if entry.user_message.startswith("mindbox: not published")]
+    assert len(logged) == 3, "each attempt names the destination"
+    assert all("OSError: [Errno 28] No space left on device" in message for message in logged)

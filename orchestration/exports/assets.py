@@ -9,10 +9,13 @@ the step can run any subset), but the destinations selected in a run share one s
 the warehouse once, each channel's audience is fingerprinted and validated once, and Great Expectations runs
 one session, so one Data Docs build (at M a step per destination cost 7.5-10.5 s a night for six, mostly those
 repeated parts; docs/performance.md, section T). A destination that fails its contract, or names a segment the
-warehouse lacks, is not published and fails the step, after the other destinations have been published: one
-broken destination never holds back the others. A retry (an I/O error) re-exports the whole selection, which
-gives the same files, as any rerun of a day does.
+warehouse lacks, or fails on an error (a full disk, say), is not published and fails the step, after the other
+destinations have been published: one broken destination never holds back the others. A broken contract is not
+retried; after any other error the retry policy exports the whole selection again, which writes the same files,
+as any rerun of a day does.
 """
+
+import traceback
 
 import dagster as dg
 import duckdb
@@ -105,6 +108,7 @@ def build_export_assets(destinations: list[Destination]) -> dg.AssetsDefinition:
         checks_passed = checks_passed_in_run(context)
         known = _known_segments(paths.warehouse)
         failures: list[str] = []
+        retry = False  # only for a failure that may pass on a second try (I/O, say), not for a broken contract
         with duckdb.connect() as con, ExportContract(paths) as contract:
             run_date = read_audience(con, paths.warehouse)
             for destination in selected:
@@ -118,14 +122,21 @@ def build_export_assets(destinations: list[Destination]) -> dg.AssetsDefinition:
                     context.log.error(f"{destination.name}: not published. {error}")
                     failures.append(str(error))
                     continue
+                except Exception as error:  # noqa: BLE001 - one destination's error must not hold back the others
+                    context.log.error(f"{destination.name}: not published.\n{traceback.format_exc()}")
+                    failures.append(f"export to {destination.name} failed: {type(error).__name__}: {error}")
+                    retry = True
+                    continue
                 context.log.info(f"{destination.name}: {result.manifest['rows_total']:,} rows -> {result.directory}")
                 yield _materialization(destination, run_date, result)
         if failures:
             published = len(selected) - len(failures)
             raise dg.Failure(
                 f"{len(failures)} of {len(selected)} export destination(s) not published ({published} published; "
-                f"the previous export stays the latest for the others): " + " | ".join(failures),
-                allow_retries=False,  # a broken contract or a missing segment fails the same way again
+                f"for those not published the previous export stays the latest): " + " | ".join(failures),
+                # A broken contract or a missing segment fails the same way again; a retry exports the whole
+                # selection again, which rewrites the published destinations' files identically.
+                allow_retries=retry,
             )
 
     return exports

@@ -245,9 +245,10 @@ class ExportContract:
     and the segment sizes of its members in ``table``; it returns the contract's failures as sentences, [] when
     it holds. Use it as a context manager: its validations share one GX session, opened when the first one needs
     GX, so the Data Docs are built once when the block ends, not once per destination. Each channel audience is
-    fingerprinted once: the audience must not change inside the block. Pass ``paths`` (the data directory) to
-    keep GX's results and Data Docs under <data>/quality, to skip rows already validated identically, and to
-    write failure reports."""
+    fingerprinted once: the audience must not change inside the block. The session holds the gate's lock
+    (gx_runner.gx_session) until the block ends, so another process's gate waits for the export step. Pass
+    ``paths`` (the data directory) to keep GX's results and Data Docs under <data>/quality, to skip rows already
+    validated identically, and to write failure reports."""
 
     def __init__(self, paths: DataPaths | None = None, *, table: str = "members", audience_table: str = "audience"):
         self.paths = paths
