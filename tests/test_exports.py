@@ -196,21 +196,32 @@ def test_export_assets_publish_every_destination(built_warehouse, dagster_instan
     assert leaked == 0
 
 
+@pytest.fixture
+def warehouse_copy(built_warehouse, tmp_path) -> Path:
+    """A data directory holding a copy of the built warehouse only: the exports read nothing else, and what a
+    test publishes there leaves the shared warehouse's exports as they are."""
+    import shutil
+
+    from orchestration.settings import data_paths
+
+    root = tmp_path / "data"
+    (root / "warehouse").mkdir(parents=True)
+    shutil.copy2(data_paths(built_warehouse).warehouse, data_paths(root).warehouse)
+    return root
+
+
 @pytest.mark.slow
 def test_a_destination_that_breaks_its_contract_fails_the_step_after_the_others_publish(
-        built_warehouse, dagster_instance, tmp_path):
+        warehouse_copy, dagster_instance):
     """The destinations share one step; one that breaks its contract is not published (its previous export stays
     the latest) while every other destination is, and the step then fails, naming it, without a retry."""
-    import shutil
     from datetime import timedelta
 
     from orchestration.exports.assets import export_assets, export_key
     from orchestration.resources import DataDirResource
     from orchestration.settings import data_paths
 
-    root = tmp_path / "data"
-    (root / "warehouse").mkdir(parents=True)
-    shutil.copy2(data_paths(built_warehouse).warehouse, data_paths(root).warehouse)
+    root = warehouse_copy
     resources = {"data_dir": DataDirResource(data_dir=str(root))}
     assert dg.materialize(export_assets, instance=dagster_instance, resources=resources).success
     exports = data_paths(root).exports
@@ -246,18 +257,14 @@ def test_a_destination_that_breaks_its_contract_fails_the_step_after_the_others_
 
 @pytest.mark.slow
 def test_an_error_in_one_destination_leaves_the_others_published_and_is_retried(
-        built_warehouse, dagster_instance, tmp_path, monkeypatch):
+        warehouse_copy, dagster_instance, monkeypatch):
     """An error that is not a broken contract (here a full disk while writing one destination) does not stop the
     destinations after it; the step fails naming it, and is retried as the retry policy says."""
-    import shutil
-
     from orchestration.exports import assets
     from orchestration.resources import DataDirResource
     from orchestration.settings import data_paths
 
-    root = tmp_path / "data"
-    (root / "warehouse").mkdir(parents=True)
-    shutil.copy2(data_paths(built_warehouse).warehouse, data_paths(root).warehouse)
+    root = warehouse_copy
     real_export = assets.export_destination
 
     def export_or_fail(con, destination, *args, **kwargs):

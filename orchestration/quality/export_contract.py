@@ -254,6 +254,7 @@ class ExportContract:
         self.paths = paths
         self.table = table
         self.audience_table = audience_table
+        self.thresholds = load_thresholds()
         self._stack = ExitStack()
         self._session: GxSession | None = None
         self._audiences: dict[str, tuple[int, str]] = {}  # channel -> (rows, fingerprint)
@@ -289,8 +290,7 @@ class ExportContract:
                  previous_sizes: dict[str, int] | None) -> list[str]:
         from orchestration.quality.reports import write_failure_report
 
-        paths, channel = self.paths, destination.channel
-        thresholds = load_thresholds()
+        paths, channel, thresholds = self.paths, destination.channel, self.thresholds
         current = {str(segment): int(people) for segment, people in
                    con.execute(f"select segment, count(*) from {self.table} group by segment").fetchall()}
         sizes = segment_sizes(current, previous_sizes, thresholds)
