@@ -17,7 +17,9 @@ import duckdb
 import pytest
 
 from orchestration.settings import data_paths
-from tests.conftest import materialize_ingest, materialize_warehouse, warehouse_connection
+from tests.conftest import (
+    dbt_target_dir, materialize_ingest, materialize_warehouse, run_dbt, warehouse_connection,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +33,7 @@ INCREMENTAL_MODELS = {
     "int_web_events_resolved", "int_esp_activity_resolved",
     "int_identifiers_observed", "int_identifiers_assessed", "int_identity_edges", "int_identifiers_clustered",
     "int_identifiers_resolved", "int_records_resolved", "int_orders_unified", "int_order_lines_unified",
-    "int_customer_profiles_survived", "int_customer_channels_assessed",
+    "int_customer_profiles_survived", "int_customer_channels_assessed", "int_customer_orders_summarized",
 }
 
 
@@ -99,6 +101,50 @@ def test_a_night_with_nothing_new_changes_nothing(two_nights, two_nights_rebuilt
     assert materialize_warehouse(two_nights.root, dagster_instance).success
     differences = _compare(two_nights.root, two_nights_rebuilt)
     assert {r: d for r, d in differences.items() if d != (0, 0)} == {}
+
+
+def _summaries_as_of(root, as_of: date) -> tuple[tuple, tuple[int, int]]:
+    """Build the order summaries incrementally as of `as_of`.
+
+    Returns the table's fingerprint (rows, sum of row hashes) and its differences from what a full build as of
+    that date gives (rows only in the table, rows only in the full build).
+    """
+    as_of_var = f"{{as_of_date: '{as_of.isoformat()}'}}"
+    model = "int_customer_orders_summarized"
+    built = run_dbt(root, "run", "--select", f"int_as_of_date {model}", "--vars", as_of_var)
+    assert built.returncode == 0, built.stdout[-3000:]
+    compiled = run_dbt(root, "compile", "--full-refresh", "--select", model, "--vars", as_of_var)
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+    (full_build_sql,) = (dbt_target_dir(root) / "compiled").rglob(f"{model}.sql")
+    full = f"({full_build_sql.read_text(encoding='utf-8')})"
+    with warehouse_connection(root) as con:
+        fingerprint = con.execute(f"select count(*), sum(hash(stored))::hugeint from {model} as stored").fetchone()
+        differences = tuple(
+            con.execute(f"select count(*) from ({left} except all {right})").fetchone()[0]
+            for left, right in ((f"select * from {model}", full), (full, f"select * from {model}"))
+        )
+    return fingerprint, differences
+
+
+def test_moving_the_as_of_date_re_summarizes_the_customers_it_touches(warehouse_copy):
+    """The order summaries re-summarize only customers whose fingerprint changed; the as-of date is part of it.
+
+    Thirty days later, a month of orders leaves the two-year window; a hundred days earlier, the orders since
+    leave the summaries (customers who bought only since then lose theirs); back to the night's date, every
+    summary is what it was. Each time the incremental table equals a full build as of that date.
+    """
+    with warehouse_connection(warehouse_copy) as con:
+        as_of = con.execute("select as_of_date from int_as_of_date").fetchone()[0]
+        night = con.execute(
+            "select count(*), sum(hash(stored))::hugeint from int_customer_orders_summarized as stored"
+        ).fetchone()
+    previous = night
+    for moved in (as_of + timedelta(days=30), as_of - timedelta(days=100), as_of):
+        fingerprint, differences = _summaries_as_of(warehouse_copy, moved)
+        assert differences == (0, 0), f"as of {moved}: summaries (only incremental, only full) differ"
+        assert fingerprint != previous, f"as of {moved}: no summary changed, the test moved nothing"
+        previous = fingerprint
+    assert previous == night
 
 
 def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(

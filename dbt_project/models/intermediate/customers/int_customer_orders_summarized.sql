@@ -2,20 +2,75 @@
 -- including the as-of date. A purchase is a completed sale (int_orders_unified.is_purchase); net revenue
 -- also subtracts returns, and cancelled or returned orders count nothing. online = web and phone orders,
 -- offline = store orders and tills (int_orders_unified.channel_group).
+--
+-- Incremental: each summary keeps a fingerprint of what it was computed from: the customer's orders up to the
+-- as-of date, the values of theirs it reads, and which of them fall in the two-year window. A night
+-- re-summarizes only the customers whose fingerprint changed: a new or changed order, an order that moved to or
+-- from the customer (identity resolution), an order the as-of date let in or out, or one that left the
+-- two-year window. A customer left without orders up to the as-of date (merged away, or the as-of date moved
+-- back) leaves a tombstone that the post-hook deletes. The fingerprints read every order, but hashing them is a
+-- sixth of the aggregates' cost (docs/performance.md, section U).
+{{ config(
+    materialized='incremental',
+    unique_key='customer_id',
+    post_hook="{{ delete_tombstones('orders_fingerprint') }}",
+) }}
+
+{%- set two_years_back = as_of_date() ~ ' - interval 2 year' %}
+{#- What a summary is computed from, one number per customer: each order's id and the values the summary reads,
+    and whether it falls in the two-year window. A sum of hashes: neither row order nor the build that wrote the
+    orders changes it. #}
+{%- set orders_fingerprint -%}
+    sum(hash(
+        order_id, ordered_at, is_purchase, channel_group, net_amount, source_system, sales_channel,
+        ordered_date >= {{ two_years_back }}
+    ))::hugeint
+{%- endset %}
+
 with
 
 orders as (
     select * from {{ ref('int_orders_unified') }}
 ),
 
-as_of_orders as (
+as_of_orders as {% if is_incremental() %}{{ cte_not_materialized() }}{% endif %} (
     select *
     from orders
     where customer_id is not null
         and ordered_date <= {{ as_of_date() }}
 ),
 
-final as (
+{%- if is_incremental() %}
+{%- do require_incremental_columns(['orders_fingerprint']) %}
+
+fingerprints as (
+    select
+        customer_id,
+        {{ orders_fingerprint }} as orders_fingerprint,
+    from as_of_orders
+    group by customer_id
+),
+
+customers_to_summarize as (
+    select fingerprints.customer_id
+    from fingerprints
+    left join {{ this }} as stored
+        on fingerprints.customer_id = stored.customer_id
+    where stored.customer_id is null
+        or stored.orders_fingerprint <> fingerprints.orders_fingerprint
+),
+
+orders_to_summarize as (
+    select * from as_of_orders semi join customers_to_summarize using (customer_id)
+),
+{%- else %}
+
+orders_to_summarize as (
+    select * from as_of_orders
+),
+{%- endif %}
+
+summaries as (
     select
         customer_id,
         ---------- dates
@@ -25,20 +80,33 @@ final as (
         count(*) filter (where is_purchase) as order_count,
         count(*) filter (where is_purchase and channel_group = 'online') as online_order_count,
         count(*) filter (where is_purchase and channel_group = 'offline') as offline_order_count,
-        count(*) filter (where is_purchase and ordered_date >= {{ as_of_date() }} - interval 2 year) as order_count_2y,
+        count(*) filter (where is_purchase and ordered_date >= {{ two_years_back }}) as order_count_2y,
         ---------- revenue (money: two decimals)
         cast(coalesce(sum(net_amount), 0) as decimal(18, 2)) as net_revenue,
         cast(coalesce(sum(net_amount) filter (where channel_group = 'online'), 0) as decimal(18, 2)) as online_net_revenue,
         cast(coalesce(sum(net_amount) filter (where channel_group = 'offline'), 0) as decimal(18, 2)) as offline_net_revenue,
         cast(
-            coalesce(sum(net_amount) filter (where ordered_date >= {{ as_of_date() }} - interval 2 year), 0)
+            coalesce(sum(net_amount) filter (where ordered_date >= {{ two_years_back }}), 0)
             as decimal(18, 2)
         ) as net_revenue_2y,
         ---------- where they buy
         list(distinct source_system order by source_system) filter (where is_purchase) as purchase_source_systems,
         arg_max(sales_channel, strftime(ordered_at, '%Y-%m-%d %H:%M:%S') || order_id) filter (where is_purchase) as last_order_sales_channel,
-    from as_of_orders
+        ---------- what the summary was computed from
+        {{ orders_fingerprint }} as orders_fingerprint,
+    from orders_to_summarize
     group by customer_id
+),
+
+final as (
+    select * from summaries
+    {%- if is_incremental() %}
+    union all by name
+    -- No order up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary.
+    select customer_id
+    from {{ this }}
+    anti join fingerprints using (customer_id)
+    {%- endif %}
 )
 
 select * from final
