@@ -263,12 +263,30 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             order by observed.identifier_type
         """, [last_dump, [shared_phone, email, phone, unsubscribed_email, readdressed[1]], last_dump]).fetchall()
         assert [row[0] for row in erased] == ["email", "phone"], f"no member to erase an address from: {erased}"
+        # Members of the last dump whose first name is their customer's profile name (their customer's only
+        # loyalty record): renaming one must reach the profile, though no identifier of it changes.
+        renamable = {member for (member,) in con.execute("""
+            select members.loyalty_member_id
+            from stg_loyalty__members as members
+            inner join int_records_resolved as records
+                on records.record_id = 'loyalty_member:' || members.loyalty_member_id
+            inner join int_customer_profiles_survived as profiles
+                on records.customer_id = profiles.customer_id
+            where members.dump_date = ? and profiles.first_name_source = 'loyalty_member'
+                and profiles.first_name = members.first_name
+                and not exists (
+                    select 1 from int_records_resolved as others
+                    where others.customer_id = records.customer_id and others.record_source = 'loyalty_member'
+                        and others.record_id <> records.record_id
+                )
+        """, [last_dump]).fetchall()}
     order_id, guest_record = _correct_last_orders_file(
         paths.landing / last_dump, shared_phone, mirrored_orders, merging=(email, phone))
     _forget_the_login(paths.landing / last_dump, device, account)
     retyped_event = _retype_a_cart_add(paths.landing / last_dump)
     consent_member, renamed_member = _correct_last_members_file(
-        paths.landing / last_dump, erase=[(member_id, address_type) for address_type, _, member_id in erased])
+        paths.landing / last_dump, erase=[(member_id, address_type) for address_type, _, member_id in erased],
+        rename_one_of=renamable)
     message_id, readdressed_email, event_type, occurred_at, campaign = readdressed
     _add_activity(paths.landing / last_dump, [
         f"correction-unsubscribe-0001,email,{unsubscribed_email},,unsubscribe,{business_day_end},correction",
@@ -323,8 +341,14 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             "select loyalty_member_id, [first_name, has_sms_consent::varchar] from stg_loyalty__members "
             "where loyalty_member_id in (?, ?)", [consent_member.member_id, renamed_member],
         ).fetchall())
+        renamed_profile = con.execute(
+            "select profiles.first_name from int_customer_profiles_survived as profiles "
+            "inner join int_records_resolved as records on profiles.customer_id = records.customer_id "
+            "where records.record_id = ?", [f"loyalty_member:{renamed_member}"],
+        ).fetchall()
     assert float(amount) == 12345.67
     assert members[renamed_member][0] == RENAMED_FIRST_NAME
+    assert renamed_profile == [(RENAMED_FIRST_NAME,)]
     assert unsubscribed == [("unsubscribe",)]
     assert no_longer_suppressed and all(row == (None,) for row in no_longer_suppressed)
     assert members[consent_member.member_id][1] == str(consent_member.sms_consent).lower()
@@ -386,9 +410,11 @@ class ConsentCorrection:
     sms_consent: bool
 
 
-def _correct_last_members_file(dump_dir, erase: list[tuple[int, str]]) -> tuple[ConsentCorrection, int]:
-    """The loyalty program re-sends the dump's members: one member's SMS consent flipped, another renamed, and
-    each (member, field) of `erase` without that field ('email' or 'phone').
+def _correct_last_members_file(
+    dump_dir, erase: list[tuple[int, str]], rename_one_of: set[int],
+) -> tuple[ConsentCorrection, int]:
+    """The loyalty program re-sends the dump's members: one member's SMS consent flipped, another (one of
+    `rename_one_of`) renamed, and each (member, field) of `erase` without that field ('email' or 'phone').
 
     Nothing else changes, update times included: the consent reaches contactability only through its consent
     fingerprint.
@@ -404,7 +430,9 @@ def _correct_last_members_file(dump_dir, erase: list[tuple[int, str]]) -> tuple[
     for erased_member, erased_field in erase:
         by_member[erased_member][columns.index(erased_field)] = ""
     erased_members = {erased_member for erased_member, _ in erase}
-    consent_row, renamed_row = [row for row in well_formed if int(row[member_id]) not in erased_members][:2]
+    untouched = [row for row in well_formed if int(row[member_id]) not in erased_members]
+    renamed_row = next(row for row in untouched if int(row[member_id]) in rename_one_of)
+    consent_row = next(row for row in untouched if row is not renamed_row)
     consent_row[sms_consent] = "false" if consent_row[sms_consent] == "true" else "true"
     renamed_row[first_name] = RENAMED_FIRST_NAME
     members_file.write_text("\n".join([header, *(",".join(row) for row in rows), ""]), encoding="utf-8")

@@ -5,13 +5,16 @@
 -- (int_identifiers_assessed.is_linking): a placeholder or a shared family address is never a profile's
 -- contact. Empty values are not candidates, so a field falls back to the next record that has it.
 --
--- Incremental: each profile keeps a fingerprint of its inputs (its records, their values and the sources'
--- priorities). A night re-derives the customers whose fingerprint changed (a record joined, left or was
--- re-delivered with other values; a priority was edited), the customers of records int_records_resolved
--- re-resolved (an email or phone may have started or stopped linking), and new customers; a customer no
--- longer in int_records_resolved (merged away) leaves a tombstone that the post-hook deletes. changed_at moves
--- only when a profile's values change: int_customer_channels_assessed reads those. (So a rewritten row can
--- keep an older stamp, and the tests of this model read the whole table, not the rows since they passed.)
+-- Incremental: each profile keeps a fingerprint of its records and their sources' priorities. A night
+-- re-derives the customers whose fingerprint changed (a record joined or left; a priority was edited), the
+-- customers of records int_records_resolved re-resolved (every record delivered again, whose values may have
+-- changed, is: int_identifiers_observed re-derives it; and every record whose email or phone started or
+-- stopped linking), and new customers; a customer no longer in int_records_resolved (merged away) leaves a
+-- tombstone that the post-hook deletes. The record values stay out of the fingerprint: hashing them meant
+-- joining every record with its source row every night, most of the model's cost on a night with little new
+-- (docs/performance.md, section U). changed_at moves only when a profile's values change:
+-- int_customer_channels_assessed reads those. (So a rewritten row can keep an older stamp, and the tests of
+-- this model read the whole table, not the rows since they passed.)
 {{ config(
     materialized='incremental',
     unique_key='customer_id',
@@ -99,11 +102,8 @@ source_records as (
     from erp_documents
 ),
 
--- Not materialized on an incremental night: DuckDB then reads only the records of the customers to survive
--- (2.5 -> 2.1 s at M). A full build reads every record twice, from its materialized copy faster (4.5 vs 4.9 s).
-customer_records as {% if is_incremental() %}{{ cte_not_materialized() }}{% endif %} (
-    -- Every resolved record with its profile values (records of other sources, such as web logins, have none
-    -- but still count in the fingerprint: they decide that the customer exists).
+customer_records as (
+    -- Every resolved record with its profile values (records of other sources, such as web logins, have none).
     select
         records_resolved.customer_id,
         records_resolved.record_id,
@@ -124,14 +124,15 @@ customer_records as {% if is_incremental() %}{{ cte_not_materialized() }}{% endi
 ),
 
 fingerprints as (
+    -- From the resolved records alone, not their values: no join with the source rows.
     select
-        customer_id,
+        records_resolved.customer_id,
         count(*) as record_count,
-        sum(hash(
-            record_id, priority, recorded_at, first_name, last_name, email, phone, birth_date, gender
-        ))::hugeint as records_fingerprint,
-    from customer_records
-    group by customer_id
+        sum(hash(records_resolved.record_id, source_priority.priority))::hugeint as records_fingerprint,
+    from records_resolved
+    left join source_priority
+        on records_resolved.record_source = source_priority.record_source
+    group by records_resolved.customer_id
 ),
 
 {% if is_incremental() %}
