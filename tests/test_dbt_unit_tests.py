@@ -2,6 +2,7 @@
 the night's data: orchestration/dbt/assets.py), so this is where they run, on every `make test`."""
 
 import json
+import os
 
 import pytest
 
@@ -24,11 +25,13 @@ def test_every_dbt_unit_test_passes(built_warehouse):
 
 def test_the_nightly_build_leaves_the_unit_tests_out(built_warehouse, dagster_instance):
     """The built warehouse comes from the nightly's dbt asset: its runs in this session ran models and data tests
-    only (dagster-dbt gives each run the target folder warehouse_models-<run id>-...)."""
+    only (dagster-dbt gives each run the target folder warehouse_models-<run id>-... under DBT_TARGET_PATH, by
+    default target/ in the dbt project)."""
     from orchestration.dbt.project import DBT_PROJECT_DIR
 
+    targets = DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target")  # an absolute path stays as it is
     runs = [path for run in dagster_instance.get_runs()
-            for path in (DBT_PROJECT_DIR / "target").glob(f"warehouse_models-{run.run_id[:7]}-*/run_results.json")]
+            for path in targets.glob(f"warehouse_models-{run.run_id[:7]}-*/run_results.json")]
     assert runs, "no run of the nightly's dbt asset in this session"
     for run_results in runs:
         kinds = {result["unique_id"].split(".")[0] for result in json.loads(run_results.read_text())["results"]}
