@@ -190,3 +190,19 @@
     from {{ observations }}
     where identifier_key in (select identifier_key from ({{ identifiers }}) as listed)
 {%- endmacro %}
+
+{#-
+    The keys of `fingerprints` (a CTE with `key` and the `columns` this table stores for it) that are new or whose
+    fingerprint differs from the stored one: the rows a per-key incremental model derives again. The stored rows
+    whose key is no longer among `fingerprints` are the model's tombstones, found apart.
+-#}
+{% macro keys_whose_fingerprint_changed(fingerprints, key, columns) -%}
+    select {{ fingerprints }}.{{ key }}
+    from {{ fingerprints }}
+    left join {{ this }} as stored
+        on {{ fingerprints }}.{{ key }} = stored.{{ key }}
+    where stored.{{ key }} is null
+        {%- for column in columns %}
+        or stored.{{ column }} <> {{ fingerprints }}.{{ column }}
+        {%- endfor %}
+{%- endmacro %}

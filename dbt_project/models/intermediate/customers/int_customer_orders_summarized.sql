@@ -52,12 +52,7 @@ fingerprints as (
 ),
 
 customers_to_summarize as (
-    select fingerprints.customer_id
-    from fingerprints
-    left join {{ this }} as stored
-        on fingerprints.customer_id = stored.customer_id
-    where stored.customer_id is null
-        or stored.orders_fingerprint <> fingerprints.orders_fingerprint
+    {{ keys_whose_fingerprint_changed('fingerprints', 'customer_id', ['orders_fingerprint']) }}
 ),
 
 orders_to_summarize as (

@@ -138,13 +138,7 @@ fingerprints as (
 {% if is_incremental() %}
 {%- do require_incremental_columns(['records_fingerprint', 'changed_at']) %}
 customers_to_survive as (
-    select fingerprints.customer_id
-    from fingerprints
-    left join {{ this }} as stored
-        on fingerprints.customer_id = stored.customer_id
-    where stored.customer_id is null
-        or stored.record_count <> fingerprints.record_count
-        or stored.records_fingerprint <> fingerprints.records_fingerprint
+    {{ keys_whose_fingerprint_changed('fingerprints', 'customer_id', ['record_count', 'records_fingerprint']) }}
     union
     select customer_id
     from records_resolved
