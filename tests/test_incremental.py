@@ -158,8 +158,9 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     earlier dumps that nothing re-delivers), a web order with an ERP mirror gets another order number (the
     mirror becomes an order of its own), the login events of a device's only account lose the account (the
     device leaves the identity graph, and its events their customer), the loyalty program corrects one
-    member's SMS consent and another member's first name (neither is an identifier: the consent reaches
-    contactability only through its consent fingerprint) and erases a member's email and a member's phone (each
+    member's SMS consent and another member's first name, the one their customer's profile shows (neither is an
+    identifier: the consent reaches contactability only through its consent fingerprint, the name the profile
+    only because the re-sent record is re-resolved) and erases a member's email and a member's phone (each
     carried by no other record, with stored messaging activity: the addresses leave the identity graph, and
     that activity its customer), the messaging platform reports one more event (a contactable customer
     unsubscribed) and corrects the address of another suppression (its old address is no longer suppressed),
