@@ -330,31 +330,117 @@ def test_half_a_percent_is_within_tolerance_and_resolves_the_report(tampered_sto
 
 # ---------------------------------------------------------------------------------------------- profile integrity
 
-def test_a_duplicated_customer_id_fails_profile_integrity(built_warehouse):
-    from orchestration.quality.integrity import read_customers, read_orders, validate_profile_integrity
+def tampered_customers(built_warehouse: Path, tmp_path: Path, *statements: str):
+    """A copy of the warehouse with ``statements`` run on its customers mart; its DataPaths."""
+    import duckdb
+
     from orchestration.settings import data_paths
 
-    paths = data_paths(built_warehouse)
-    customers = read_customers(paths)
-    duplicated = pd.concat([customers, customers.iloc[[7]]], ignore_index=True)
-    result = validate_profile_integrity(duplicated, read_orders(paths))
+    shutil.copytree(built_warehouse / "warehouse", tmp_path / "warehouse")
+    paths = data_paths(tmp_path)
+    with duckdb.connect(str(paths.warehouse)) as con:
+        for statement in statements:
+            con.execute(statement)
+    return paths
+
+
+def nth_customer(built_warehouse: Path, n: int, condition: str = "true") -> str:
+    with warehouse_connection(built_warehouse) as con:
+        return con.execute(f"select customer_id from customers where {condition} order by customer_id "
+                           f"limit 1 offset {n}").fetchone()[0]
+
+
+def test_a_clean_mart_validates_one_row_and_counts_every_customer(built_warehouse):
+    """Only the rows that can break the customers suite reach GX; on a sound mart that is the first customer
+    alone (so the batch is empty exactly when the mart is), while the figures count the whole mart."""
+    from orchestration.quality.integrity import read_customers
+    from orchestration.settings import data_paths
+
+    customers = read_customers(data_paths(built_warehouse))
+    with warehouse_connection(built_warehouse) as con:
+        count, first, sms = con.execute(
+            "select count(*), min(customer_id), count(*) filter (where is_sms_contactable) from customers").fetchone()
+    assert customers.suspects["customer_id"].tolist() == [first]
+    assert customers.figures["customers_checked"] == count > 1000
+    assert customers.figures["contactable_by_channel"]["sms"] == sms > 0
+
+
+def test_a_duplicated_customer_id_fails_profile_integrity(built_warehouse, tmp_path):
+    from orchestration.quality.integrity import check_profile_integrity
+
+    duplicated = nth_customer(built_warehouse, 7)
+    paths = tampered_customers(built_warehouse, tmp_path,
+                               f"insert into customers select * from customers where customer_id = '{duplicated}'")
+    result = check_profile_integrity(paths)
     assert not result.passed
     assert "customer_id is unique" in result.description
-    assert customers.iloc[7]["customer_id"] in result.description
+    assert duplicated in result.description
     assert result.metadata["duplicate_customer_ids"] == 2
-    assert [f.expectation for f in result.failed_expectations] == ["expect_column_values_to_be_unique"]
+    [failed] = result.failed_expectations
+    assert failed.expectation == "expect_column_values_to_be_unique"
+    # GX saw the suspect rows; the report counts the failures out of every customer.
+    assert (failed.unexpected_count, failed.element_count) == (2, result.metadata["customers_checked"])
 
 
-def test_contactable_without_consent_fails_profile_integrity(built_warehouse):
-    from orchestration.quality.integrity import read_customers, read_orders, validate_profile_integrity
-    from orchestration.settings import data_paths
+def test_contactable_without_consent_fails_profile_integrity(built_warehouse, tmp_path):
+    from orchestration.quality.integrity import check_profile_integrity
 
-    paths = data_paths(built_warehouse)
-    customers = read_customers(paths)
-    customers.loc[customers.index[:2], ["is_sms_contactable", "has_sms_consent"]] = [True, False]
-    result = validate_profile_integrity(customers, read_orders(paths))
+    first, second = (nth_customer(built_warehouse, n, "not is_sms_contactable") for n in (3, 4))
+    paths = tampered_customers(
+        built_warehouse, tmp_path,
+        f"update customers set is_sms_contactable = true, has_sms_consent = false "
+        f"where customer_id in ('{first}', '{second}')")
+    result = check_profile_integrity(paths)
     assert [f.description for f in result.failed_expectations] == ["Every sms-contactable customer has sms consent."]
     assert result.metadata["contactable_without_consent_address_or_with_suppression"]["sms"] == 2
+    [failed] = result.failed_expectations
+    # Out of the customers the expectation's row condition selects in the whole mart: the sms-contactable ones.
+    assert failed.element_count == result.metadata["contactable_by_channel"]["sms"]
+    assert {row["customer_id"] for row in failed.sample} == {first, second}
+
+
+def test_addresses_are_judged_by_the_suites_own_regular_expressions(built_warehouse, tmp_path):
+    """DuckDB picks the suspects, Python's re decides: an email with a non-breaking space passes DuckDB's RE2
+    (its \\s is ASCII only) but not the suite, so it must still reach GX; a short phone fails both."""
+    from orchestration.quality.integrity import check_profile_integrity
+
+    spaced, short = (nth_customer(built_warehouse, n, "email is not null and phone is not null") for n in (5, 6))
+    paths = tampered_customers(
+        built_warehouse, tmp_path,
+        f"update customers set email = 'ivan' || chr(160) || 'petrov@mail.ru' where customer_id = '{spaced}'",
+        f"update customers set phone = '+7916' where customer_id = '{short}'")
+    result = check_profile_integrity(paths)
+    failed = {f.column: f for f in result.failed_expectations}
+    assert set(failed) == {"email", "phone"}
+    assert [row["customer_id"] for row in failed["email"].sample] == [spaced]
+    assert [row["customer_id"] for row in failed["phone"].sample] == [short]
+    assert failed["email"].element_count == result.metadata["customers_checked"]
+
+
+def test_an_empty_customers_mart_fails_profile_integrity(built_warehouse, tmp_path):
+    from orchestration.quality.integrity import check_profile_integrity
+
+    result = check_profile_integrity(tampered_customers(built_warehouse, tmp_path, "delete from customers"))
+    assert not result.passed
+    assert [f.description for f in result.failed_expectations] == [
+        "The customers mart is not empty.",  # and every order with a customer is now an orphan
+        "No orphan orders: every order's customer_id exists in the customers mart."]
+    assert result.metadata["customers_checked"] == 0
+
+
+def test_an_expectation_the_suspect_query_does_not_cover_is_refused():
+    """The suspects are chosen for the suite's expectations as they are: one added to the suite without the
+    query would be checked on the wrong rows, so the check names it and refuses to run."""
+    import great_expectations as gx
+
+    from orchestration.quality.gx_runner import suites_module
+    from orchestration.quality.integrity import SuiteNotCoveredError, suite_regexes
+
+    suite = suites_module().customers_integrity_suite()
+    assert set(suite_regexes(suite)) == {"email", "phone"}
+    suite.expectations.append(gx.expectations.ExpectColumnValuesToNotBeNull(column="birth_date"))
+    with pytest.raises(SuiteNotCoveredError, match="birth_date.*CUSTOMERS_SQL"):
+        suite_regexes(suite)
 
 
 def test_orphan_and_duplicated_orders_in_the_warehouse_fail_profile_integrity(built_warehouse, tmp_path):

@@ -64,6 +64,7 @@ def _run_gate(
     context: dg.AssetCheckExecutionContext, paths: DataPaths, check: str, run: Callable[[DataPaths], GateResult],
 ) -> dg.AssetCheckResult:
     from orchestration.quality.history import HistorySettingError
+    from orchestration.quality.integrity import SuiteNotCoveredError
     from orchestration.quality.reports import resolve_failure_report, write_failure_report
     from orchestration.quality.thresholds import ThresholdsError
     from orchestration.quality.warehouse import WarehouseNotReadyError, as_of_date
@@ -71,7 +72,7 @@ def _run_gate(
     as_of = as_of_date(paths)
     try:
         result = run(paths)
-    except (ThresholdsError, WarehouseNotReadyError, HistorySettingError) as error:
+    except (ThresholdsError, WarehouseNotReadyError, HistorySettingError, SuiteNotCoveredError) as error:
         # Not a data problem but one a person must fix before the gate can say anything: fail, don't crash.
         result = GateResult(name=check, passed=False, description=str(error), metadata={"error": str(error)})
     metadata = check_metadata(result)

@@ -249,6 +249,7 @@ def _outcome(suite_name: str, checkpoint_result: Any, page: str | None = None) -
             if info.get("raised_exception"):
                 exception = str(info.get("exception_message") or "error")
             sample = details.get("partial_unexpected_index_list") or details.get("partial_unexpected_list") or []
+            condition = config.kwargs.get("row_condition")
             failed.append(FailedExpectation(
                 suite=suite_name,
                 expectation=config.type,
@@ -258,6 +259,7 @@ def _outcome(suite_name: str, checkpoint_result: Any, page: str | None = None) -
                 element_count=details.get("element_count"),
                 sample=[_plain(value) for value in sample[:SAMPLE_SIZE]],
                 exception=exception,
+                condition_column=condition.get("column", {}).get("name") if isinstance(condition, dict) else None,
             ))
     return SuiteOutcome(suite=suite_name, success=bool(checkpoint_result.success), evaluated=evaluated, failed=failed,
                         page=page)

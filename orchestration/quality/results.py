@@ -16,6 +16,7 @@ class FailedExpectation:
     element_count: int | None = None
     sample: list[Any] = field(default_factory=list)  # a few failing values or rows
     exception: str | None = None  # when the expectation could not be evaluated (e.g. a missing column)
+    condition_column: str | None = None  # the column of the expectation's row condition, when it has one
 
     def summary(self) -> str:
         counted = ""

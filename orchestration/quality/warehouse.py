@@ -16,7 +16,7 @@ class WarehouseNotReadyError(RuntimeError):
     """The warehouse file or a table the gate reads is missing: build the warehouse first."""
 
 
-def read_frame(paths: DataPaths, sql: str, parameters: list | None = None) -> "pd.DataFrame":
+def read_frame(paths: DataPaths, sql: str, parameters: list | dict | None = None) -> "pd.DataFrame":
     if not paths.warehouse.exists():
         raise WarehouseNotReadyError(f"{paths.warehouse}: no warehouse yet; run the dbt build (make nightly) first")
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
