@@ -428,19 +428,28 @@ def test_an_empty_customers_mart_fails_profile_integrity(built_warehouse, tmp_pa
     assert result.metadata["customers_checked"] == 0
 
 
-def test_an_expectation_the_suspect_query_does_not_cover_is_refused():
-    """The suspects are chosen for the suite's expectations as they are: one added to the suite without the
+def test_an_expectation_the_suspect_queries_do_not_cover_is_refused():
+    """The suspects are chosen for each suite's expectations as they are: one added to a suite without its
     query would be checked on the wrong rows, so the check names it and refuses to run."""
     import great_expectations as gx
 
     from orchestration.quality.gx_runner import suites_module
-    from orchestration.quality.integrity import SuiteNotCoveredError, suite_regexes
+    from orchestration.quality.integrity import (
+        COVERED_ORDER_EXPECTATIONS, SuiteNotCoveredError, require_covered, suite_regexes,
+    )
 
-    suite = suites_module().customers_integrity_suite()
-    assert set(suite_regexes(suite)) == {"email", "phone"}
-    suite.expectations.append(gx.expectations.ExpectColumnValuesToNotBeNull(column="birth_date"))
+    suites = suites_module()
+    customers = suites.customers_integrity_suite()
+    assert set(suite_regexes(customers)) == {"email", "phone"}
+    customers.expectations.append(gx.expectations.ExpectColumnValuesToNotBeNull(column="birth_date"))
     with pytest.raises(SuiteNotCoveredError, match="birth_date.*CUSTOMERS_SQL"):
-        suite_regexes(suite)
+        suite_regexes(customers)
+
+    orders = suites.orders_integrity_suite()
+    require_covered(orders, COVERED_ORDER_EXPECTATIONS, "ORDERS_SQL")
+    orders.expectations.append(gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_id"))
+    with pytest.raises(SuiteNotCoveredError, match="customer_id.*ORDERS_SQL"):
+        require_covered(orders, COVERED_ORDER_EXPECTATIONS, "ORDERS_SQL")
 
 
 def test_orphan_and_duplicated_orders_in_the_warehouse_fail_profile_integrity(built_warehouse, tmp_path):
