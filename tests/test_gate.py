@@ -434,22 +434,21 @@ def test_an_expectation_the_suspect_queries_do_not_cover_is_refused():
     import great_expectations as gx
 
     from orchestration.quality.gx_runner import suites_module
-    from orchestration.quality.integrity import (
-        COVERED_ORDER_EXPECTATIONS, SuiteNotCoveredError, require_covered, suite_regexes,
-    )
+    from orchestration.quality.integrity import customer_regexes, require_orders_covered
+    from orchestration.quality.suspects import SuiteNotCoveredError
 
     suites = suites_module()
     customers = suites.customers_integrity_suite()
-    assert set(suite_regexes(customers)) == {"email", "phone"}
+    assert set(customer_regexes(customers)) == {"email", "phone"}
     customers.expectations.append(gx.expectations.ExpectColumnValuesToNotBeNull(column="birth_date"))
     with pytest.raises(SuiteNotCoveredError, match="birth_date.*CUSTOMERS_SQL"):
-        suite_regexes(customers)
+        customer_regexes(customers)
 
     orders = suites.orders_integrity_suite()
-    require_covered(orders, COVERED_ORDER_EXPECTATIONS, "ORDERS_SQL")
+    require_orders_covered(orders)
     orders.expectations.append(gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_id"))
     with pytest.raises(SuiteNotCoveredError, match="customer_id.*ORDERS_SQL"):
-        require_covered(orders, COVERED_ORDER_EXPECTATIONS, "ORDERS_SQL")
+        require_orders_covered(orders)
 
 
 def test_orphan_and_duplicated_orders_in_the_warehouse_fail_profile_integrity(built_warehouse, tmp_path):
@@ -655,6 +654,52 @@ def test_one_export_step_validates_a_broken_channel_audience_once_and_fails_each
                    for problem in problems[destination.name]), destination.name
         assert (tmp_path / "exports" / "gate_failures" / f"2026-11-20-export_contract-{destination.name}.md").exists()
     assert (tmp_path / "quality" / "data_docs" / "index.html").exists()
+
+
+def test_the_channel_audience_is_validated_on_its_suspect_rows(tmp_path):
+    """Only the rows that can break the channel audience suite reach GX, chosen by DuckDB: an email with a
+    non-breaking space (which DuckDB's regular expressions accept and Python's do not) and a person twice in
+    one segment are found, and each failure counts its rows out of the whole channel audience."""
+    import duckdb
+
+    from orchestration.exports.config import load_destinations
+    from orchestration.quality.export_contract import channel_audience_suspects_sql, export_contract_check
+    from orchestration.quality.gx_runner import suites_module
+    from orchestration.settings import data_paths
+
+    email = next(d for d in load_destinations() if d.channel == "email")
+    frame = pd.concat([audience_with_every_field(60, segment=s) for s in ("rfm", "win_back")], ignore_index=True)
+    with duckdb.connect() as con:
+        writer_tables(con, email, frame)
+        columns = list(frame.columns)
+        suites = suites_module()
+        sound = con.execute(channel_audience_suspects_sql("email", columns), {
+            "email_regex": suites.EMAIL_REGEX, "phone_regex": suites.E164_REGEX}).df()
+        assert sound.empty, "a sound audience has no suspects"
+
+        frame.loc[4, "email"] = "ivan" + chr(160) + "petrov@mail.ru"
+        frame = pd.concat([frame, frame.iloc[[9]]], ignore_index=True)  # customer 9 twice in its segment
+        writer_tables(con, email, frame)
+        problems = export_contract_check(email, con, None, paths=data_paths(tmp_path))
+    assert any("Every email is a valid email address: 1 of 121 rows fail" in problem for problem in problems), problems
+    assert any("Nobody appears twice in one segment: 2 of 121 rows fail" in problem for problem in problems), problems
+
+
+def test_an_audience_expectation_the_suspect_query_does_not_cover_is_refused():
+    import great_expectations as gx
+
+    from orchestration.exports.config import AUDIENCE_FIELDS
+    from orchestration.quality.export_contract import audience_expectation_covered
+    from orchestration.quality.gx_runner import suites_module
+    from orchestration.quality.suspects import SuiteNotCoveredError, require_covered
+
+    columns = list(audience_with_every_field(1, segment="rfm").columns)
+    suite = suites_module().export_audience_suite(
+        "sms_channel", "sms", list(AUDIENCE_FIELDS), columns, "phone", "is_sms_contactable", "segment")
+    require_covered(suite, audience_expectation_covered("sms"), "channel_audience_suspects_sql", "here")
+    suite.expectations.append(gx.expectations.ExpectColumnValuesToNotBeNull(column="first_name"))
+    with pytest.raises(SuiteNotCoveredError, match="first_name.*channel_audience_suspects_sql"):
+        require_covered(suite, audience_expectation_covered("sms"), "channel_audience_suspects_sql", "here")
 
 
 def test_count_floor_tolerates_a_single_order_but_not_two():

@@ -64,7 +64,7 @@ def _run_gate(
     context: dg.AssetCheckExecutionContext, paths: DataPaths, check: str, run: Callable[[DataPaths], GateResult],
 ) -> dg.AssetCheckResult:
     from orchestration.quality.history import HistorySettingError
-    from orchestration.quality.integrity import SuiteNotCoveredError
+    from orchestration.quality.suspects import SuiteNotCoveredError
     from orchestration.quality.reports import resolve_failure_report, write_failure_report
     from orchestration.quality.thresholds import ThresholdsError
     from orchestration.quality.warehouse import WarehouseNotReadyError, as_of_date
