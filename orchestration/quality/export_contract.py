@@ -15,8 +15,9 @@ hook below validates the audience once per channel, as export_contract.<channel>
 ExportContract is the export writer's hook (orchestration/exports/writer.py: ContractCheck), one per export
 step: `with ExportContract(paths) as contract: contract(destination, con, previous_sizes)` for each destination.
 It validates the destination's channel audience: every row of the temp table `audience` contactable on the
-channel with its address, in every segment, with every audience field. A destination's members are those rows
-for its segments, so what holds for them holds for every destination on the channel. A validation that passed
+channel with its address, in every segment, with every audience field; GX is given the rows of it that can break
+the suite (channel_audience_suspects_sql, orchestration/quality/suspects.py). A destination's members are those
+rows for its segments, so what holds for them holds for every destination on the channel. A validation that passed
 is remembered by a fingerprint of the rows it read (DuckDB hashes them, once per channel, under the suites' own
 hash), so the other destinations of the channel skip GX for the very same rows, in this step or a later one
 (a retry, one destination re-exported); any changed row, or an edited suite, validates again. Segment sizes are
