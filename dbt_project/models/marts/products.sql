@@ -44,14 +44,22 @@ sales as (
     group by sku
 ),
 
+named_in_a_catalog as (
+    select sku from erp_products where product_name is not null
+    union
+    select sku from web_feed_products where product_name is not null
+),
+
 names_on_lines as (
     -- What the tills, the ERP and the shop called a SKU when they sold it: the only name an unknown SKU has.
+    -- Looked up only for SKUs no catalog names (the final coalesce would never read the others).
     select sku, min(product_name) as product_name
     from (
         select sku, product_name from erp_sales_lines
         union all
         select sku, product_name from shop_order_items
     ) as named_lines
+    anti join named_in_a_catalog using (sku)
     where product_name is not null
     group by sku
 ),
