@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export GX_ANALYTICS_ENABLED := false
 export PYTHONHASHSEED := 0
 
-.PHONY: install sample demo nightly test dev bench clean
+.PHONY: install sample demo nightly test dev bench bench-growth clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test: install  ## set up and run the test suite
 
 bench: install  ## time the nightly at SCALE=S|M|L against the floor and a pandas peer (docs/performance.md)
 	$(PY) -m benchmarks.run --scale $(SCALE) --out benchmarks/results/$(SCALE)
+
+bench-growth: install  ## how the cost grows across the scales benchmarked so far, extrapolated to L (docs/performance.md)
+	$(PY) -m benchmarks.growth $(wildcard benchmarks/results/*/benchmark.json) --out benchmarks/results/growth.md
 
 dev: install  ## the Dagster UI on this project
 	$(VENV)/bin/dagster dev

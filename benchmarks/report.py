@@ -68,7 +68,8 @@ def write_markdown(report: dict) -> str:
         f"# Benchmark: scale {report['scale']} ({report['persons']:,} persons, {report['days']} dumps + 1 incremental)",
         "",
         f"{machine['cpus']} CPUs, {machine['memory_gb']} GB RAM, DuckDB {machine['duckdb']}, Python {machine['python']}; "
-        f"DuckDB memory_limit {report['memory_limit']}. Started {report['started_at']}.",
+        f"DuckDB memory_limit {report['memory_limit']}. Code {report.get('commit') or 'not recorded'}. "
+        f"Started {report['started_at']}.",
         f"Dumps of the full run: {report['landing_bytes_full'] / GB:,.2f} GB "
         f"({', '.join(full['dump_dates'])}); generated in {report['generate']['seconds']:,.0f} s"
         + (" (reused)" if report["generate"].get("reused") else "") + ".",

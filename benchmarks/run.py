@@ -485,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {
         "scale": args.label, "persons": args.persons, "days": args.days, "seed": args.seed,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(), "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
+        "machine": _machine(), "commit": _commit(), "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
     }
     try:
         with RssMonitor() as monitor:
@@ -617,6 +617,18 @@ def _machine() -> dict:
 
     return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
             "python": platform.python_version(), "duckdb": duckdb.__version__, "platform": platform.platform()}
+
+
+def _commit() -> str | None:
+    """The code measured: `git describe --always --dirty` of this checkout, None outside a git checkout."""
+    try:
+        described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
+                                   capture_output=True, text=True, timeout=30)
+    except OSError:
+        return None
+    if described.returncode != 0:
+        return None
+    return described.stdout.strip() or None
 
 
 def _log(message: str) -> None:

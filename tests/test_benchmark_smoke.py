@@ -118,3 +118,70 @@ def test_the_data_docs_benchmark_times_sessions_over_a_stored_history(tmp_path, 
     figures = json.loads(out.read_text())
     assert [figure["results_stored"] for figure in figures] == [3, 12]
     assert all(figure["median_seconds"] > 0 and len(figure["session_seconds"]) == 1 for figure in figures)
+
+
+def test_growth_fits_a_power_law_and_extrapolates():
+    from benchmarks.growth import extrapolate, fit_power_law
+
+    linear = fit_power_law([1_000_000, 2_000_000], [100.0, 200.0])
+    assert linear is not None and linear[1] == pytest.approx(1.0)
+    assert extrapolate(linear, 10_000_000) == pytest.approx(1000.0)
+    # Three scales on a square root: least squares finds the exponent exactly.
+    root = fit_power_law([100_000, 1_000_000, 4_000_000], [10.0, 10.0 * 10**0.5, 10.0 * 40**0.5])
+    assert root[1] == pytest.approx(0.5) and extrapolate(root, 10_000_000) == pytest.approx(100.0)
+    assert fit_power_law([1_000_000, 1_000_000], [1.0, 2.0]) is None, "one scale gives no exponent"
+    assert fit_power_law([1_000_000, 2_000_000], [0.0, 2.0]) is None, "a figure that was zero gives no exponent"
+
+
+def _at_scale(data: dict, factor: int, exponent: float) -> dict:
+    """The smoke report as if measured at `factor` times the persons, every second grown by factor^exponent."""
+    grown = json.loads(json.dumps(data))
+    grown["persons"] = data["persons"] * factor
+    grown["scale"] = f"{grown['persons']}p"
+    growth = factor**exponent
+    for night in ("full", "incremental", "unchanged"):
+        grown[night]["total_seconds"] *= growth
+        for stage in grown[night]["stages"].values():
+            stage["seconds"] *= growth
+        for kind in ("model_seconds", "test_seconds"):
+            grown[night]["dbt"][kind] = {name: s * growth for name, s in grown[night]["dbt"][kind].items()}
+    grown["floor"]["seconds"] *= growth
+    return grown
+
+
+@pytest.mark.slow
+def test_growth_table_of_two_scales(report, tmp_path, capsys):
+    from benchmarks.growth import main
+
+    data, out = report
+    larger = tmp_path / "larger"
+    larger.mkdir()
+    (larger / "benchmark.json").write_text(json.dumps(_at_scale(data, factor=4, exponent=1.0)))
+    table = tmp_path / "growth.md"
+    assert main([str(out), str(larger), "--to", str(data["persons"] * 40), "--out", str(table)]) == 0
+    lines = table.read_text().splitlines()
+    assert capsys.readouterr().out.splitlines() == lines
+    full = next(line for line in lines if line.startswith("| full night |"))
+    cells = [cell.strip() for cell in full.strip("|").split("|")]
+    measured = data["full"]["total_seconds"]
+    assert cells[1:3] == [f"{measured:,.1f}", f"{measured * 4:,.1f}"] and cells[3] == "1.00"
+    assert float(cells[4].replace(",", "")) == pytest.approx(measured * 40, abs=0.5)
+    for night in ("incremental night", "a night with nothing new", "floor"):
+        assert any(line.startswith(f"| {night} |") for line in lines), night
+    # Every figure grew alike, so the ratios stay what the smoke run measured.
+    ratio = next(line for line in lines if line.startswith("| incremental / full night |"))
+    assert len(set(cell.strip() for cell in ratio.strip("|").split("|")[1:])) == 1
+
+
+def test_growth_refuses_reports_it_cannot_compare(tmp_path, capsys):
+    from benchmarks.growth import GrowthError, check_comparable, main
+
+    base = {"scale": "S", "persons": 100_000, "days": 3, "machine": {"cpus": 2}}
+    with pytest.raises(GrowthError, match="two different scales"):
+        check_comparable([base, dict(base)])
+    with pytest.raises(GrowthError, match="same --days"):
+        check_comparable([base, {**base, "persons": 1_000_000, "scale": "M", "days": 2}])
+    notes = check_comparable([base, {**base, "persons": 1_000_000, "scale": "M", "machine": {"cpus": 8}}])
+    assert notes == ['The reports differ in machine: S: {\'cpus\': 2}; M: {\'cpus\': 8}']
+    assert main([str(tmp_path / "nowhere"), str(tmp_path)]) == 2
+    assert "no benchmark.json there" in capsys.readouterr().err
