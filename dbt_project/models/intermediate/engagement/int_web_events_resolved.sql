@@ -89,14 +89,21 @@ events_of_moved_identifiers as (
 ),
 
 -- The identifier that resolved a stored event left the graph (the last record carrying it was re-sent
--- without it): it is in no list of moves, as it no longer exists.
-events_whose_identifier_left as (
-    select {{ event_columns }}
+-- without it): it is in no list of moves, as it no longer exists. Found on the three columns that tell, then
+-- read whole: scanning every column of the 34.6M stored events at 2M persons to keep none cost 0.4-0.7 s more.
+ids_of_events_whose_identifier_left as (
+    select event_id
     from {{ this }}
     where (resolved_by = 'shop_user' and shop_user_id not in (
             select try_cast(identifier_value as bigint) from shop_users where try_cast(identifier_value as bigint) is not null
         ))
         or (resolved_by = 'web_device' and device_id not in (select identifier_value from devices))
+),
+
+events_whose_identifier_left as (
+    select {{ event_columns }}
+    from {{ this }}
+    semi join ids_of_events_whose_identifier_left using (event_id)
 ),
 
 events_to_recheck as (
