@@ -96,7 +96,7 @@ def check_comparable(reports: list[dict]) -> list[str]:
         seen = {json.dumps(r.get(setting), sort_keys=True) for r in reports}
         if len(seen) > 1:
             notes.append(f"The reports differ in {setting}: " + "; ".join(
-                f"{r['scale']}: {r.get(setting, 'not recorded')}" for r in reports))
+                f"{r['scale']}: {r.get(setting) or 'not recorded'}" for r in reports))
     return notes
 
 
