@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 
 from benchmarks.run import STAGE_LABELS
+from orchestration.sample_data.config import SCALES
 
-L_PERSONS = 10_000_000
+L_PERSONS = SCALES["L"]
 NIGHTS = (("full", "full night"), ("incremental", "incremental night"), ("unchanged", "a night with nothing new"))
 # Reports of different machines or settings still compare (the table names the differences); reports of a
 # different number of dumps do not: their full nights hold a different history.
