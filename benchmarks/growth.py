@@ -123,6 +123,8 @@ def growth_table(reports: list[dict], to_persons: int = L_PERSONS) -> list[str]:
 
     lines += ["", "| ratio | " + " | ".join(r["scale"] for r in reports) + f" | at {to_persons:,} (extrapolated) |",
               "|---|" + "---:|" * (len(reports) + 1)]
+    # Measured and extrapolated ratios from one formula (totals divided), as benchmarks.run defines them, so the
+    # columns compare exactly; the reports' stored ratios are rounded.
     for name, numerator, denominator, unit in (
         ("full night / floor", "full night", "floor", "x"),
         ("incremental / full night", "incremental night", "full night", "%"),
@@ -131,7 +133,7 @@ def growth_table(reports: list[dict], to_persons: int = L_PERSONS) -> list[str]:
         measured = [_ratio(values.get(numerator), values.get(denominator)) for values in per_report]
         forecast = _ratio(extrapolated.get(numerator), extrapolated.get(denominator))
         lines.append(f"| {name} | " + " | ".join(_format_ratio(v, unit) for v in measured + [forecast]) + " |")
-    rss = [max((r.get(n) or {}).get("peak_rss_bytes") or 0 for n, _ in NIGHTS) for r in reports]
+    rss = [r.get("peak_rss_bytes") or 0 for r in reports]  # the run's own figure, the one its RSS target uses
     lines.append("| peak RSS, GB | " + " | ".join(f"{b / 1024**3:.2f}" for b in rss)
                  + " | (not extrapolated: DuckDB's memory_limit caps it) |")
     if notes:
