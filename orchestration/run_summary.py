@@ -24,7 +24,7 @@ def summarize(paths: DataPaths) -> str:
         with duckdb.connect(str(paths.warehouse), read_only=True) as warehouse:
             tables = {name for (name,) in warehouse.execute("select table_name from duckdb_tables()").fetchall()}
             views = {name for (name,) in warehouse.execute("select view_name from duckdb_views()").fetchall()}
-            if "customers" in tables:
+            if "customers" in tables | views:  # a view over int_customers_assembled
                 customers, buyers = warehouse.execute(
                     "select count(*), count(*) filter (where has_purchased) from customers").fetchone()
                 lines.append(f"Warehouse: {customers:,} customers ({buyers:,} with purchases) in {paths.warehouse}")

@@ -331,7 +331,10 @@ def test_half_a_percent_is_within_tolerance_and_resolves_the_report(tampered_sto
 # ---------------------------------------------------------------------------------------------- profile integrity
 
 def tampered_customers(built_warehouse: Path, tmp_path: Path, *statements: str):
-    """A copy of the warehouse with ``statements`` run on its customers mart; its DataPaths."""
+    """A copy of the warehouse with ``statements`` run on its customers; its DataPaths.
+
+    The customers mart is a view: the statements change the rows under it, in int_customers_assembled.
+    """
     import duckdb
 
     from orchestration.settings import data_paths
@@ -370,7 +373,8 @@ def test_a_duplicated_customer_id_fails_profile_integrity(built_warehouse, tmp_p
 
     duplicated = nth_customer(built_warehouse, 7)
     paths = tampered_customers(built_warehouse, tmp_path,
-                               f"insert into customers select * from customers where customer_id = '{duplicated}'")
+                               f"insert into int_customers_assembled select * from int_customers_assembled "
+                               f"where customer_id = '{duplicated}'")
     result = check_profile_integrity(paths)
     assert not result.passed
     assert "customer_id is unique" in result.description
@@ -388,7 +392,7 @@ def test_contactable_without_consent_fails_profile_integrity(built_warehouse, tm
     first, second = (nth_customer(built_warehouse, n, "not is_sms_contactable") for n in (3, 4))
     paths = tampered_customers(
         built_warehouse, tmp_path,
-        f"update customers set is_sms_contactable = true, has_sms_consent = false "
+        f"update int_customers_assembled set is_sms_contactable = true, has_sms_consent = false "
         f"where customer_id in ('{first}', '{second}')")
     result = check_profile_integrity(paths)
     assert [f.description for f in result.failed_expectations] == ["Every sms-contactable customer has sms consent."]
@@ -407,8 +411,8 @@ def test_addresses_are_judged_by_the_suites_own_regular_expressions(built_wareho
     spaced, short = (nth_customer(built_warehouse, n, "email is not null and phone is not null") for n in (5, 6))
     paths = tampered_customers(
         built_warehouse, tmp_path,
-        f"update customers set email = 'ivan' || chr(160) || 'petrov@mail.ru' where customer_id = '{spaced}'",
-        f"update customers set phone = '+7916' where customer_id = '{short}'")
+        f"update int_customers_assembled set email = 'ivan' || chr(160) || 'petrov@mail.ru' where customer_id = '{spaced}'",
+        f"update int_customers_assembled set phone = '+7916' where customer_id = '{short}'")
     result = check_profile_integrity(paths)
     failed = {f.column: f for f in result.failed_expectations}
     assert set(failed) == {"email", "phone"}
@@ -420,7 +424,7 @@ def test_addresses_are_judged_by_the_suites_own_regular_expressions(built_wareho
 def test_an_empty_customers_mart_fails_profile_integrity(built_warehouse, tmp_path):
     from orchestration.quality.integrity import check_profile_integrity
 
-    result = check_profile_integrity(tampered_customers(built_warehouse, tmp_path, "delete from customers"))
+    result = check_profile_integrity(tampered_customers(built_warehouse, tmp_path, "delete from int_customers_assembled"))
     assert not result.passed
     assert [f.description for f in result.failed_expectations] == [
         "The customers mart is not empty.",  # and every order with a customer is now an orphan
@@ -473,7 +477,7 @@ def test_orphan_and_duplicated_orders_in_the_warehouse_fail_profile_integrity(bu
             "group by customer_id order by count(*) desc, customer_id limit 1").fetchone()
         orphan_order = con.execute("select min(order_id) from orders where customer_id = ?",
                                    [orphaned_customer]).fetchone()[0]
-        con.execute("delete from customers where customer_id = ?", [orphaned_customer])
+        con.execute("delete from int_customers_assembled where customer_id = ?", [orphaned_customer])
         duplicated_order = con.execute(
             "select min(order_id) from orders where customer_id is not null and customer_id <> ?",
             [orphaned_customer]).fetchone()[0]

@@ -34,6 +34,7 @@ INCREMENTAL_MODELS = {
     "int_identifiers_observed", "int_identifiers_assessed", "int_identity_edges", "int_identifiers_clustered",
     "int_identifiers_resolved", "int_records_resolved", "int_orders_unified", "int_order_lines_unified",
     "int_customer_profiles_survived", "int_customer_channels_assessed", "int_customer_orders_summarized",
+    "int_customers_assembled",
 }
 
 
@@ -145,6 +146,68 @@ def test_moving_the_as_of_date_re_summarizes_the_customers_it_touches(warehouse_
         assert fingerprint != previous, f"as of {moved}: no summary changed, the test moved nothing"
         previous = fingerprint
     assert previous == night
+
+
+def _full_build_differences(root, model: str, *dbt_args: str) -> tuple[int, int]:
+    """Rows only in the stored `model`, and rows only in what a full build of it gives now."""
+    compiled = run_dbt(root, "compile", "--full-refresh", "--select", model, *dbt_args)
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+    (full_build_sql,) = (dbt_target_dir(root) / "compiled").rglob(f"{model}.sql")
+    full = f"(select * exclude (changed_at) from ({full_build_sql.read_text(encoding='utf-8')}))"
+    stored = f"select * exclude (changed_at) from {model}"
+    with warehouse_connection(root) as con:
+        return tuple(
+            con.execute(f"select count(*) from ({left} except all {right})").fetchone()[0]
+            for left, right in ((stored, full), (full, stored))
+        )
+
+
+def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
+    """int_customers_assembled writes a customer again only when one of its values changed, and the customers
+    view adds the as-of date when it is read, so moving the as-of date rewrites no customer.
+
+    Three customers' order summaries change and a fourth customer leaves the profiles (as a merge does): the
+    next build rewrites exactly the three, deletes the fourth and equals a full build. Then the as-of date moves
+    thirty days: the view's recency follows it, and no stored customer is rewritten.
+    """
+    model = "int_customers_assembled"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        as_of = con.execute("select as_of_date from int_as_of_date").fetchone()[0]
+        buyers = [key for (key,) in con.execute(
+            "select customer_id from int_customer_orders_summarized where order_count > 0 "
+            "order by customer_id limit 4").fetchall()]
+        changed, merged_away = buyers[:3], buyers[3]
+        con.execute("update int_customer_orders_summarized set net_revenue = net_revenue + 1 "
+                    "where customer_id in (?, ?, ?)", changed)
+        con.execute("delete from int_customer_profiles_survived where customer_id = ?", [merged_away])
+        stamps_before = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
+
+    as_of_var = f"{{as_of_date: '{as_of.isoformat()}'}}"
+    built = run_dbt(warehouse_copy, "run", "--select", f"{model} customers", "--vars", as_of_var)
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        stamps = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
+        revenue = dict(con.execute(
+            "select customer_id, net_revenue from customers where customer_id in (?, ?, ?)", changed).fetchall())
+        summaries = dict(con.execute(
+            "select customer_id, net_revenue from int_customer_orders_summarized where customer_id in (?, ?, ?)",
+            changed).fetchall())
+    assert set(stamps) == set(stamps_before) - {merged_away}
+    assert sorted(key for key in stamps if stamps[key] != stamps_before[key]) == sorted(changed)
+    assert revenue == summaries
+    assert _full_build_differences(warehouse_copy, model, "--vars", as_of_var) == (0, 0)
+
+    moved = as_of + timedelta(days=30)
+    moved_var = f"{{as_of_date: '{moved.isoformat()}'}}"
+    built = run_dbt(warehouse_copy, "run", "--select", f"int_as_of_date {model} customers", "--vars", moved_var)
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        assert dict(con.execute(f"select customer_id, changed_at from {model}").fetchall()) == stamps
+        wrong_recency = con.execute(
+            "select count(*) filter (where days_since_last_order is distinct from (cast(? as date) - last_order_date)), "
+            "count(*) filter (where as_of_date <> cast(? as date)), count(*) filter (where last_order_date is not null) "
+            "from customers", [moved, moved]).fetchone()
+    assert wrong_recency[:2] == (0, 0) and wrong_recency[2] > 100
 
 
 def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
