@@ -29,6 +29,10 @@ NIGHTS = (("full", "full night"), ("incremental", "incremental night"), ("unchan
 # Reports of different machines or settings still compare (the table names the differences); reports of a
 # different number of dumps do not: their full nights hold a different history.
 SETTINGS_NAMED = ("machine", "memory_limit", "seed", "commit")
+# A figure under this at every scale is a step with nothing to do (the ingestion of a night with no dump): its
+# milliseconds are noise, and an exponent fitted to them would mean nothing.
+MIN_FITTED_SECONDS = 0.5
+TOO_SMALL = f"under {MIN_FITTED_SECONDS} s: not fitted"
 
 
 class GrowthError(ValueError):
@@ -114,10 +118,11 @@ def growth_table(reports: list[dict], to_persons: int = L_PERSONS) -> list[str]:
     extrapolated: dict[str, float | None] = {}
     for label in labels:
         series = [values.get(label) for values in per_report]
-        fit = fit_power_law(persons, [s or 0.0 for s in series])
+        too_small = all(s is None or s < MIN_FITTED_SECONDS for s in series)
+        fit = None if too_small else fit_power_law(persons, [s or 0.0 for s in series])
         extrapolated[label] = extrapolate(fit, to_persons)
         cells = ["" if s is None else f"{s:,.1f}" for s in series]
-        cells.append("" if fit is None else f"{fit[1]:.2f}")
+        cells.append(TOO_SMALL if too_small else "" if fit is None else f"{fit[1]:.2f}")
         cells.append("" if extrapolated[label] is None else f"{extrapolated[label]:,.0f}")
         lines.append(f"| {label} | {' | '.join(cells)} |")
 

@@ -151,7 +151,7 @@ def _at_scale(data: dict, factor: int, exponent: float) -> dict:
 
 @pytest.mark.slow
 def test_growth_table_of_two_scales(report, tmp_path, capsys):
-    from benchmarks.growth import main
+    from benchmarks.growth import MIN_FITTED_SECONDS, TOO_SMALL, main
 
     data, out = report
     larger = tmp_path / "larger"
@@ -168,6 +168,11 @@ def test_growth_table_of_two_scales(report, tmp_path, capsys):
     assert float(cells[4].replace(",", "")) == pytest.approx(measured * 40, abs=0.5)
     for night in ("incremental night", "a night with nothing new", "floor"):
         assert any(line.startswith(f"| {night} |") for line in lines), night
+    # The night with nothing new ingests nothing: milliseconds at both scales, so no exponent is fitted to them.
+    idle = next(line for line in lines if line.startswith("| a night with nothing new: ingest"))
+    idle_cells = [cell.strip() for cell in idle.strip("|").split("|")]
+    assert idle_cells[3:] == [TOO_SMALL, ""], idle
+    assert data["unchanged"]["stages"]["ingest"]["seconds"] < MIN_FITTED_SECONDS
     # Every figure grew alike, so the ratios stay what the smoke run measured.
     ratio = next(line for line in lines if line.startswith("| incremental / full night |"))
     assert len(set(cell.strip() for cell in ratio.strip("|").split("|")[1:])) == 1

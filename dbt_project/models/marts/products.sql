@@ -24,14 +24,6 @@ shop_order_items as (
     select * from {{ ref('stg_shop__order_items') }}
 ),
 
-skus as (
-    select sku from web_feed_products
-    union
-    select sku from erp_products
-    union
-    select sku from order_lines where sku is not null
-),
-
 sales as (
     select
         sku,
@@ -42,6 +34,16 @@ sales as (
     from order_lines
     where sku is not null
     group by sku
+),
+
+skus as (
+    -- The SKUs sold taken from the sales, already grouped by SKU: a union with the order lines themselves
+    -- grouped their millions of rows a second time (the model's query 0.66-0.69 s -> 0.55-0.57 s alone at M).
+    select sku from web_feed_products
+    union
+    select sku from erp_products
+    union
+    select sku from sales
 ),
 
 named_in_a_catalog as (
