@@ -359,7 +359,7 @@ def _attach_rows(data: Path, stages: dict, night_dumps: list[str] | None = None)
              else "raw rows read (the night's dump)" if night_dumps else "raw rows read (no dump landed)")
     stages["staging"].update(rows=int(raw), rows_basis=basis)
     groups = {
-        "identity": ["int_identifiers_observed", "int_identifiers_assessed", "int_identity_edges",
+        "identity": ["int_identifiers_observed_with_removals", "int_identifiers_assessed", "int_identity_edges",
                      "int_identifiers_clustered", "int_identifiers_resolved", "int_records_resolved"],
         "orders": ["int_erp_documents_aggregated", "int_orders_unified", "int_order_lines_unified"],
         "marts_rfm": ["customers", "customer_rfm", "orders", "order_lines", "products"],

@@ -116,6 +116,23 @@
 {%- endmacro %}
 
 {#-
+    Whether `relation` (an incremental model stamped with `changed_at`) was rebuilt in full since this table was
+    last built: then every row of it is newer than this table's watermark. A model that keeps removal markers
+    (int_identifiers_observed_with_removals) loses them in a full rebuild, so the tables that rely on them to
+    drop what went must compare their keys with it once instead. Read when the model is compiled, like
+    stored_watermark (a min over one column: 0.01 s on 12M rows at M). True for an empty relation.
+-#}
+{% macro rebuilt_since_last_build(relation) -%}
+    {%- if not execute or this is string -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set rebuilt = run_query(
+        "select coalesce(min(changed_at) > " ~ changed_watermark() ~ ", true) from " ~ relation
+    ) -%}
+    {{ return(rebuilt.rows[0][0]) }}
+{%- endmacro %}
+
+{#-
     Change propagation between incremental models that are not read from the lake (identity resolution, the
     unified orders). Every row such a model writes carries `changed_at`, the start of the dbt invocation that
     wrote it (int_identifiers_resolved keeps it only when the row's customer_id changed). A downstream model's

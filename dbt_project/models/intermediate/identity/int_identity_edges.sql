@@ -5,21 +5,20 @@
 -- Incremental: a record's links depend on its identifiers and on whether each may link, so a night
 -- re-derives the records int_identifiers_observed re-derived and the records of the identifiers whose
 -- is_linking or priority changed (int_identifiers_assessed.linking_changed_at). A record left with no linking
--- identifier leaves a tombstone (node_a null); the post-hook deletes tombstones and records no longer observed.
+-- identifier, or that no longer names anyone (a removal marker in int_identifiers_observed_with_removals),
+-- leaves a tombstone (node_a null) that removes its stored links; the post-hook deletes the tombstones.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
     unique_key='record_id',
-    post_hook=[
-        "{{ delete_tombstones('node_a') }}",
-        "{{ delete_rows_no_longer_in('record_id', 'select record_id from ' ~ ref('int_identifiers_observed')) }}",
-    ],
+    post_hook="{{ delete_tombstones('node_a') }}",
 ) }}
 
 with
 
 observations as {{ cte_not_materialized() }} (
-    select * from {{ ref('int_identifiers_observed') }}
+    -- With the removal markers: a record that went is among the records changed since the last build.
+    select * from {{ ref('int_identifiers_observed_with_removals') }}
 ),
 
 assessed as {{ cte_not_materialized() }} (
@@ -34,6 +33,12 @@ records_to_link as (
     union
     {{ records_carrying('observations',
         'select identifier_key from assessed where linking_changed_at > ' ~ changed_watermark()) }}
+    {%- if rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
+    union
+    -- The observations were rebuilt in full since, without their removal markers: the stored records they no
+    -- longer hold went.
+    select record_id from {{ this }} anti join observations using (record_id)
+    {%- endif %}
 ),
 
 observations_to_link as {{ cte_materialized() }} (

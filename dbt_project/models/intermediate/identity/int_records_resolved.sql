@@ -4,22 +4,21 @@
 --
 -- Incremental: a night re-resolves the records int_identifiers_observed re-derived and the records of the
 -- identifiers whose customer_id changed or that stopped linking (int_identifiers_resolved.changed_at,
--- int_identifiers_assessed.linking_changed_at). A record left without a linking identifier leaves a tombstone
--- (customer_id null); the post-hook deletes tombstones and records no longer observed.
+-- int_identifiers_assessed.linking_changed_at). A record left without a linking identifier, or that no longer
+-- names anyone (a removal marker in int_identifiers_observed_with_removals), leaves a tombstone (customer_id
+-- null) that removes its stored row; the post-hook deletes the tombstones.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
     unique_key='record_id',
-    post_hook=[
-        "{{ delete_tombstones('customer_id') }}",
-        "{{ delete_rows_no_longer_in('record_id', 'select record_id from ' ~ ref('int_identifiers_observed')) }}",
-    ],
+    post_hook="{{ delete_tombstones('customer_id') }}",
 ) }}
 
 with
 
 observations as {{ cte_not_materialized() }} (
-    select * from {{ ref('int_identifiers_observed') }}
+    -- With the removal markers: a record that went is among the records changed since the last build.
+    select * from {{ ref('int_identifiers_observed_with_removals') }}
 ),
 
 resolved as {{ cte_not_materialized() }} (
@@ -37,6 +36,12 @@ records_to_resolve as (
     where changed_at > {{ changed_watermark() }}
     union
     {{ records_carrying('observations', identifiers_moved_since_last_build('resolved', 'assessed')) }}
+    {%- if rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
+    union
+    -- The observations were rebuilt in full since, without their removal markers: the stored records they no
+    -- longer hold went.
+    select record_id from {{ this }} anti join observations using (record_id)
+    {%- endif %}
 ),
 
 observations_to_resolve as (

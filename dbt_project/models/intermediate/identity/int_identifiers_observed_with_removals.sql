@@ -1,0 +1,200 @@
+-- Every identifier seen in every source record that names a person, one row per (record, identifier), and a
+-- removal marker per record that no longer names anyone. A record ties its identifiers together: that
+-- co-occurrence is the only evidence identity resolution uses. Most models read the view
+-- int_identifiers_observed, which leaves the markers out; the models keyed by record (int_identity_edges,
+-- int_records_resolved) read this table to learn which records went.
+--
+-- Incremental: a record's identifiers depend only on that record's staged row (an ERP document's on its
+-- aggregated lines), so a night re-derives the shop orders, ERP documents and till receipts whose staged row
+-- was loaded since the last build (their staging tables never fall back to an older row). Shop accounts and
+-- loyalty members (staged in full, the latest update wins, so a re-sent dump can bring back an older row) and
+-- web logins (a corrected login event can end a device-account pair or move its first login) are derived in
+-- full and compared with the stored rows record by record (a count and a sum of hashes of each record's
+-- identifiers); only the records that differ are written. changed_at tells the next models which records were
+-- re-derived.
+--
+-- A record that no longer exists or lost every identifier leaves a removal marker (identifier_key null): as
+-- a row keyed by the record, it replaces the record's stored rows, and it stays, stamped like any change,
+-- until the record comes back. The models keyed by record read it among the records changed since they last
+-- ran and drop their own rows of it; without the markers they had to compare all their records with all 12M
+-- observations every night to find the few that went (docs/performance.md, section Y). A marker is one
+-- narrow row per record that went, which records rarely do.
+{{ config(
+    materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
+    unique_key='record_id',
+) }}
+
+with
+
+shop_customers as (
+    select * from {{ ref('stg_shop__customers') }}
+),
+
+shop_orders as (
+    select * from {{ ref('stg_shop__orders') }}
+    {{- only_new_deliveries('loaded_at') }}
+),
+
+erp_documents as (
+    -- Identifiers are per document; the lines repeat them (the aggregate takes the first of each).
+    select * from {{ ref('int_erp_documents_aggregated') }}
+    {{- only_new_deliveries('loaded_at') }}
+),
+
+pos_receipts as (
+    select * from {{ ref('stg_pos__receipts') }}
+    {{- only_new_deliveries('loaded_at') }}
+),
+
+loyalty_members as (
+    select * from {{ ref('stg_loyalty__members') }}
+),
+
+login_events as (
+    select device_id, shop_user_id, occurred_at, loaded_at
+    from {{ ref('stg_web__events') }}
+    where shop_user_id is not null
+),
+
+web_logins as (
+    -- A device becomes a person's only by logging in: the (device, user) pair is the record.
+    select
+        device_id,
+        shop_user_id,
+        min(occurred_at) as first_login_at,
+        max(loaded_at) as loaded_at
+    from login_events
+    group by device_id, shop_user_id
+),
+
+observations as (
+    {% set email_ok = "is_email_valid" %}
+    select 'shop_customer:' || shop_user_id as record_id, 'shop_customer' as record_source, 'shop_user' as identifier_type, cast(shop_user_id as varchar) as identifier_value, registered_at as observed_at, loaded_at from shop_customers
+    union all
+    select 'shop_customer:' || shop_user_id, 'shop_customer', 'email', email, registered_at, loaded_at from shop_customers where {{ email_ok }}
+    union all
+    select 'shop_customer:' || shop_user_id, 'shop_customer', 'phone', phone, registered_at, loaded_at from shop_customers where phone is not null
+
+    union all
+    select 'shop_order:' || shop_order_id, 'shop_order', 'shop_user', cast(shop_user_id as varchar), ordered_at, loaded_at from shop_orders where shop_user_id is not null
+    union all
+    select 'shop_order:' || shop_order_id, 'shop_order', 'email', email, ordered_at, loaded_at from shop_orders where {{ email_ok }}
+    union all
+    select 'shop_order:' || shop_order_id, 'shop_order', 'phone', phone, ordered_at, loaded_at from shop_orders where phone is not null
+
+    union all
+    select 'erp_document:' || erp_document_number, 'erp_document', 'erp_counterparty', erp_counterparty_code, document_at, loaded_at from erp_documents where erp_counterparty_code is not null
+    union all
+    select 'erp_document:' || erp_document_number, 'erp_document', 'phone', phone, document_at, loaded_at from erp_documents where phone is not null
+    union all
+    select 'erp_document:' || erp_document_number, 'erp_document', 'loyalty_card', loyalty_card_number, document_at, loaded_at from erp_documents where loyalty_card_number is not null
+
+    union all
+    select 'pos_receipt:' || receipt_id, 'pos_receipt', 'loyalty_card', loyalty_card_number, sold_at, loaded_at from pos_receipts where loyalty_card_number is not null
+
+    union all
+    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'loyalty_member', cast(loyalty_member_id as varchar), enrolled_at, loaded_at from loyalty_members
+    union all
+    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'loyalty_card', loyalty_card_number, enrolled_at, loaded_at from loyalty_members where loyalty_card_number is not null
+    union all
+    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'email', email, enrolled_at, loaded_at from loyalty_members where {{ email_ok }}
+    union all
+    select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'phone', phone, enrolled_at, loaded_at from loyalty_members where phone is not null
+
+    union all
+    select 'web_login:' || device_id || '|' || shop_user_id, 'web_login', 'web_device', device_id, first_login_at, loaded_at from web_logins
+    union all
+    select 'web_login:' || device_id || '|' || shop_user_id, 'web_login', 'shop_user', cast(shop_user_id as varchar), first_login_at, loaded_at from web_logins
+),
+
+{% if is_incremental() %}
+{%- set compared_sources = "('shop_customer', 'loyalty_member', 'web_login')" %}
+{%- set fingerprint = "count(*) as identifier_count, sum(hash(identifier_type, identifier_value, observed_at, loaded_at))::hugeint as fingerprint" %}
+derived_fingerprints as (
+    -- Per record, its identifiers as derived tonight: how many, and the sum of their 64-bit hashes. Equal
+    -- fingerprints mean equal rows but for a hash collision (the (record, identifier) pairs are unique,
+    -- tested), found without anti joins of every row on all its columns both ways (docs/performance.md, L).
+    select record_id, {{ fingerprint }}
+    from observations
+    where record_source in {{ compared_sources }}
+    group by record_id
+),
+
+stored_fingerprints as (
+    select record_id, {{ fingerprint }}
+    from {{ this }}
+    where record_source in {{ compared_sources }}
+    group by record_id
+),
+
+compared_records_changed as (
+    select coalesce(derived.record_id, stored.record_id) as record_id
+    from derived_fingerprints as derived
+    full outer join stored_fingerprints as stored
+        on derived.record_id = stored.record_id
+    where derived.record_id is null
+        or stored.record_id is null
+        or derived.identifier_count <> stored.identifier_count
+        or derived.fingerprint <> stored.fingerprint
+),
+
+observations_to_write as (
+    select * from observations where record_source not in {{ compared_sources }}
+    union all
+    select * from observations
+    where record_source in {{ compared_sources }}
+        and record_id in (select record_id from compared_records_changed)
+),
+
+removal_markers as (
+    -- Records re-derived tonight that carry no identifier any more, or no longer exist, and had identifiers
+    -- stored: most till receipts name nobody (no card), and a marker for each would be a row per anonymous
+    -- sale. (Probing the stored records with tonight's few: 0.02 s at M.)
+    select record_id
+    from (
+        select 'shop_order:' || shop_order_id as record_id from shop_orders
+        union all
+        select 'erp_document:' || erp_document_number from erp_documents
+        union all
+        select 'pos_receipt:' || receipt_id from pos_receipts
+        union all
+        select record_id from compared_records_changed
+    ) as rederived
+    anti join observations_to_write using (record_id)
+    semi join (select record_id from {{ this }} where identifier_key is not null) as stored using (record_id)
+    group by record_id
+),
+{% else %}
+observations_to_write as (
+    select * from observations
+),
+{% endif %}
+
+final as (
+    select
+        record_id,
+        record_source,
+        identifier_type,
+        identifier_value,
+        identifier_type || ':' || identifier_value as identifier_key,
+        observed_at,
+        loaded_at,
+        {{ build_stamp() }} as changed_at
+    from observations_to_write
+    {%- if is_incremental() %}
+    union all
+    select
+        record_id,
+        null as record_source,
+        null as identifier_type,
+        null as identifier_value,
+        null as identifier_key,
+        null as observed_at,
+        null as loaded_at,
+        {{ build_stamp() }} as changed_at
+    from removal_markers
+    {%- endif %}
+)
+
+select * from final
