@@ -6,10 +6,12 @@
 -- never merge strangers; every such identifier is reported in identity_blocked_identifiers.
 --
 -- Incremental: an identifier's row depends only on the records that carry it. A night re-assesses the
--- identifiers of the records int_identifiers_observed re-derived (their co-occurrences may have changed), and
--- the identifiers whose set of records changed otherwise (a re-delivered record dropped them: the record count
--- and the sum of the records' hashes tell), or all of them when the identity seeds changed (rules_version).
--- An identifier no longer observed leaves a tombstone (identifier_type null), deleted after the insert.
+-- identifiers of the pairs int_identifiers_observed_with_removals wrote since the last build: the identifiers
+-- of the records it re-derived (their co-occurrences may have changed) and those a record no longer carries
+-- (the pairs marked removed); or all of them when the identity seeds changed (rules_version). After a full
+-- rebuild of the observations, which has no removal markers, the record count and the sum of the records'
+-- hashes tell which identifiers' records changed. An identifier no longer observed leaves a tombstone
+-- (identifier_type null), deleted after the insert.
 -- linking_changed_at is when is_linking or priority last changed: int_identity_edges re-derives the records of
 -- those identifiers only.
 {{ config(
@@ -23,6 +25,10 @@ with
 
 observations as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_observed') }}
+),
+
+observations_with_removals as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identifiers_observed_with_removals') }}
 ),
 
 rules as (
@@ -48,6 +54,7 @@ rules_version as (
 
 {% if is_incremental() %}
 {%- do require_incremental_columns(['record_hash_sum', 'rules_version', 'linking_changed_at']) %}
+{%- if rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
 record_fingerprints as (
     select
         identifier_key,
@@ -72,16 +79,23 @@ fingerprint_changes as (
         or previous.rules_version <> (select rules_version from rules_version)
 ),
 
-vanished_identifiers as (
-    -- Tombstones (identifier_type null): delete+insert removes them, the post-hook deletes the tombstones.
-    select previous_key as identifier_key from fingerprint_changes where current_key is null
-),
-
 identifiers_to_assess as (
+    -- The observations were rebuilt in full since, without their removal markers: which identifiers lost a
+    -- record, or every record, only their fingerprints tell.
     select identifier_key from observations where changed_at > {{ changed_watermark() }}
     union
-    select current_key from fingerprint_changes where current_key is not null
+    select coalesce(current_key, previous_key) from fingerprint_changes
 ),
+{%- else %}
+identifiers_to_assess as (
+    -- The identifiers of the pairs written since the last build, the pairs marked removed included (a record
+    -- that dropped an identifier, or went, changed that identifier's records); and every identifier when the
+    -- identity seeds changed.
+    select identifier_key from observations_with_removals where changed_at > {{ changed_watermark() }}
+    union
+    select identifier_key from {{ this }} where rules_version <> (select rules_version from rules_version)
+),
+{%- endif %}
 
 observations_to_assess as {{ cte_materialized() }} (
     select * from observations semi join identifiers_to_assess using (identifier_key)
@@ -206,5 +220,9 @@ final as (
 select * from final
 {%- if is_incremental() %}
 union all by name
-select identifier_key, {{ build_stamp() }} as changed_at from vanished_identifiers
+-- Identifiers no record carries any more: tombstones (identifier_type null). delete+insert removes their
+-- stored rows; the post-hook deletes the tombstones.
+select identifier_key, {{ build_stamp() }} as changed_at
+from identifiers_to_assess
+anti join identifiers using (identifier_key)
 {%- endif %}

@@ -1,6 +1,5 @@
 -- Every identifier seen in every source record that names a person, one row per (record, identifier): the
--- evidence identity resolution uses. A view of int_identifiers_observed_with_removals without its removal
--- markers (the records that no longer name anyone), which only the models keyed by record need.
+-- evidence identity resolution uses. The pairs of int_identifiers_observed_with_removals not marked removed.
 {{ config(materialized='view') }}
 
 with
@@ -10,9 +9,9 @@ observations_with_removals as (
 ),
 
 final as (
-    select *
+    select * exclude (is_removed)
     from observations_with_removals
-    where identifier_key is not null
+    where not is_removed
 )
 
 select * from final

@@ -1,8 +1,9 @@
--- Every identifier seen in every source record that names a person, one row per (record, identifier), and a
--- removal marker per record that no longer names anyone. A record ties its identifiers together: that
+-- Every identifier seen in every source record that names a person, one row per (record, identifier), with
+-- the pairs a record no longer carries marked removed. A record ties its identifiers together: that
 -- co-occurrence is the only evidence identity resolution uses. Most models read the view
--- int_identifiers_observed, which leaves the markers out; the models keyed by record (int_identity_edges,
--- int_records_resolved) read this table to learn which records went.
+-- int_identifiers_observed, the pairs not removed; the models that must learn what a record dropped
+-- (int_identifiers_assessed, int_identity_edges, int_records_resolved) read this table's rows changed since
+-- they last ran.
 --
 -- Incremental: a record's identifiers depend only on that record's staged row (an ERP document's on its
 -- aggregated lines), so a night re-derives the shop orders, ERP documents and till receipts whose staged row
@@ -13,12 +14,12 @@
 -- identifiers); only the records that differ are written. changed_at tells the next models which records were
 -- re-derived.
 --
--- A record that no longer exists or lost every identifier leaves a removal marker (identifier_key null): as
--- a row keyed by the record, it replaces the record's stored rows, and it stays, stamped like any change,
--- until the record comes back. The models keyed by record read it among the records changed since they last
--- ran and drop their own rows of it; without the markers they had to compare all their records with all 12M
--- observations every night to find the few that went (docs/performance.md, section Y). A marker is one
--- narrow row per record that went, which records rarely do.
+-- Removal markers: a re-derived record's stored pairs that tonight's derivation lacks (an email corrected
+-- away, a record that went) are kept with is_removed and tonight's stamp, until the pair comes back. The next
+-- models read them among the rows changed since they last ran. Without them, a pair that vanished left no
+-- row behind, and those models compared every identifier's and every record's stored state with all 12M
+-- observations every night to find the few that changed (docs/performance.md, section Y). Pairs are rarely
+-- removed, so the markers stay few.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
@@ -109,6 +110,7 @@ observations as (
 ),
 
 {% if is_incremental() %}
+{%- do require_incremental_columns(['is_removed']) %}
 {%- set compared_sources = "('shop_customer', 'loyalty_member', 'web_login')" %}
 {%- set fingerprint = "count(*) as identifier_count, sum(hash(identifier_type, identifier_value, observed_at, loaded_at))::hugeint as fingerprint" %}
 derived_fingerprints as (
@@ -124,7 +126,7 @@ derived_fingerprints as (
 stored_fingerprints as (
     select record_id, {{ fingerprint }}
     from {{ this }}
-    where record_source in {{ compared_sources }}
+    where record_source in {{ compared_sources }} and not is_removed
     group by record_id
 ),
 
@@ -147,23 +149,36 @@ observations_to_write as (
         and record_id in (select record_id from compared_records_changed)
 ),
 
+rederived_records as (
+    -- Every record derived again tonight: the orders, documents and receipts delivered, and the compared
+    -- records that differ from the stored ones (those gone included).
+    select 'shop_order:' || shop_order_id as record_id from shop_orders
+    union all
+    select 'erp_document:' || erp_document_number from erp_documents
+    union all
+    select 'pos_receipt:' || receipt_id from pos_receipts
+    union all
+    select record_id from compared_records_changed
+),
+
+stored_rows_rederived as {{ cte_materialized() }} (
+    -- What the table holds for them: delete+insert replaces all of it. Probing the stored rows with tonight's
+    -- few records: 0.02 s at M.
+    select * from {{ this }} semi join rederived_records using (record_id)
+),
+
 removal_markers as (
-    -- Records re-derived tonight that carry no identifier any more, or no longer exist, and had identifiers
-    -- stored: most till receipts name nobody (no card), and a marker for each would be a row per anonymous
-    -- sale. (Probing the stored records with tonight's few: 0.02 s at M.)
-    select record_id
-    from (
-        select 'shop_order:' || shop_order_id as record_id from shop_orders
-        union all
-        select 'erp_document:' || erp_document_number from erp_documents
-        union all
-        select 'pos_receipt:' || receipt_id from pos_receipts
-        union all
-        select record_id from compared_records_changed
-    ) as rederived
-    anti join observations_to_write using (record_id)
-    semi join (select record_id from {{ this }} where identifier_key is not null) as stored using (record_id)
-    group by record_id
+    -- The pairs a re-derived record held and no longer carries: marked removed tonight. The markers it
+    -- already had stay as they were, stamp included (they were read when they were new).
+    select
+        stored.* replace (
+            case when stored.is_removed then stored.changed_at else {{ build_stamp() }} end as changed_at
+        )
+    from stored_rows_rederived as stored
+    anti join observations_to_write as tonight
+        on stored.record_id = tonight.record_id
+        and stored.identifier_type = tonight.identifier_type
+        and stored.identifier_value = tonight.identifier_value
 ),
 {% else %}
 observations_to_write as (
@@ -180,19 +195,21 @@ final as (
         identifier_type || ':' || identifier_value as identifier_key,
         observed_at,
         loaded_at,
+        false as is_removed,
         {{ build_stamp() }} as changed_at
     from observations_to_write
     {%- if is_incremental() %}
     union all
     select
         record_id,
-        null as record_source,
-        null as identifier_type,
-        null as identifier_value,
-        null as identifier_key,
-        null as observed_at,
-        null as loaded_at,
-        {{ build_stamp() }} as changed_at
+        record_source,
+        identifier_type,
+        identifier_value,
+        identifier_key,
+        observed_at,
+        loaded_at,
+        true as is_removed,
+        changed_at
     from removal_markers
     {%- endif %}
 )

@@ -3,10 +3,11 @@
 -- identifier still contributes that identifier as a node (a self-link).
 --
 -- Incremental: a record's links depend on its identifiers and on whether each may link, so a night
--- re-derives the records int_identifiers_observed re-derived and the records of the identifiers whose
--- is_linking or priority changed (int_identifiers_assessed.linking_changed_at). A record left with no linking
--- identifier, or that no longer names anyone (a removal marker in int_identifiers_observed_with_removals),
--- leaves a tombstone (node_a null) that removes its stored links; the post-hook deletes the tombstones.
+-- re-derives the records int_identifiers_observed_with_removals re-derived or marked (an identifier removed)
+-- and the records of the identifiers whose is_linking or priority changed
+-- (int_identifiers_assessed.linking_changed_at). A record left with no linking identifier, or that no longer
+-- names anyone (only removal markers left), leaves a tombstone (node_a null) that removes its stored links;
+-- the post-hook deletes the tombstones.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
@@ -17,7 +18,10 @@
 with
 
 observations as {{ cte_not_materialized() }} (
-    -- With the removal markers: a record that went is among the records changed since the last build.
+    select * from {{ ref('int_identifiers_observed') }}
+),
+
+observations_with_removals as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_observed_with_removals') }}
 ),
 
@@ -27,8 +31,9 @@ assessed as {{ cte_not_materialized() }} (
 
 {% if is_incremental() %}
 records_to_link as (
+    -- Re-derived since, or dropped an identifier (its removal markers): a record that went is among them.
     select record_id
-    from observations
+    from observations_with_removals
     where changed_at > {{ changed_watermark() }}
     union
     {{ records_carrying('observations',

@@ -2,11 +2,11 @@
 -- identifiers all sit in one component (the record itself links them), so the customer is unique.
 -- Records whose only identifiers are blocked (a walk-in buyer typed with the store's phone) stay anonymous.
 --
--- Incremental: a night re-resolves the records int_identifiers_observed re-derived and the records of the
--- identifiers whose customer_id changed or that stopped linking (int_identifiers_resolved.changed_at,
--- int_identifiers_assessed.linking_changed_at). A record left without a linking identifier, or that no longer
--- names anyone (a removal marker in int_identifiers_observed_with_removals), leaves a tombstone (customer_id
--- null) that removes its stored row; the post-hook deletes the tombstones.
+-- Incremental: a night re-resolves the records int_identifiers_observed_with_removals re-derived or marked
+-- (an identifier removed) and the records of the identifiers whose customer_id changed or that stopped
+-- linking (int_identifiers_resolved.changed_at, int_identifiers_assessed.linking_changed_at). A record left
+-- without a linking identifier, or that no longer names anyone (only removal markers left), leaves a tombstone
+-- (customer_id null) that removes its stored row; the post-hook deletes the tombstones.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
@@ -17,7 +17,10 @@
 with
 
 observations as {{ cte_not_materialized() }} (
-    -- With the removal markers: a record that went is among the records changed since the last build.
+    select * from {{ ref('int_identifiers_observed') }}
+),
+
+observations_with_removals as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_observed_with_removals') }}
 ),
 
@@ -31,8 +34,9 @@ assessed as (
 
 {% if is_incremental() %}
 records_to_resolve as (
+    -- Re-derived since, or dropped an identifier (its removal markers): a record that went is among them.
     select record_id
-    from observations
+    from observations_with_removals
     where changed_at > {{ changed_watermark() }}
     union
     {{ records_carrying('observations', identifiers_moved_since_last_build('resolved', 'assessed')) }}
