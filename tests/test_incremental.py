@@ -209,6 +209,71 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
     assert wrong_recency[:2] == (0, 0) and wrong_recency[2] > 100
 
 
+def test_a_removed_identifier_leaves_a_marker_until_it_comes_back(warehouse_copy):
+    """A shop account loses its phone, carried by no other record: the pair stays as a removal marker, and the
+    assessment, the links and the resolved records learn it from the marker alone. The account then changes
+    again with the phone still absent (its marker keeps the night it went), and finally gets the phone back
+    (the marker becomes the pair again). After each build the three models equal a full build of each.
+    """
+    identity_models = "int_identifiers_observed_with_removals int_identifiers_assessed int_identity_edges " \
+        "int_records_resolved"
+
+    def build_and_compare():
+        built = run_dbt(warehouse_copy, "run", "--select", identity_models)
+        assert built.returncode == 0, built.stdout[-3000:]
+        for model in identity_models.split()[1:]:
+            ignored = ("changed_at", "linking_changed_at") if model == "int_identifiers_assessed" else ("changed_at",)
+            assert _full_build_differences(warehouse_copy, model, ignored=ignored) == (0, 0), model
+
+    def phone_rows(con, record, phone):
+        return con.execute(
+            "select is_removed, changed_at from int_identifiers_observed_with_removals "
+            "where record_id = ? and identifier_key = ?", [record, f"phone:{phone}"]).fetchall()
+
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        user_id, phone = con.execute("""
+            select customers.shop_user_id, customers.phone
+            from stg_shop__customers as customers
+            inner join int_identity_edges as edges
+                on edges.record_id = 'shop_customer:' || customers.shop_user_id
+                and edges.node_b = 'phone:' || customers.phone
+            where not exists (
+                select 1 from int_identifiers_observed as others
+                where others.identifier_key = 'phone:' || customers.phone
+                    and others.record_id <> 'shop_customer:' || customers.shop_user_id
+            )
+            order by customers.shop_user_id
+            limit 1
+        """).fetchone()
+        con.execute("update stg_shop__customers set phone = null where shop_user_id = ?", [user_id])
+    record = f"shop_customer:{user_id}"
+    build_and_compare()
+    with warehouse_connection(warehouse_copy) as con:
+        ((removed, went_at),) = phone_rows(con, record, phone)
+        assessed = con.execute("select count(*) from int_identifiers_assessed where identifier_key = ?",
+                               [f"phone:{phone}"]).fetchone()[0]
+    assert removed and assessed == 0
+
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute("update stg_shop__customers set registered_at = registered_at - interval 1 day "
+                    "where shop_user_id = ?", [user_id])
+    build_and_compare()
+    with warehouse_connection(warehouse_copy) as con:
+        assert phone_rows(con, record, phone) == [(True, went_at)]
+        rederived = con.execute("select bool_and(changed_at > ?) from int_identifiers_observed_with_removals "
+                                "where record_id = ? and not is_removed", [went_at, record]).fetchone()[0]
+    assert rederived
+
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute("update stg_shop__customers set phone = ? where shop_user_id = ?", [phone, user_id])
+    build_and_compare()
+    with warehouse_connection(warehouse_copy) as con:
+        back = [removed for removed, _ in phone_rows(con, record, phone)]
+        assessed = con.execute("select count(*) from int_identifiers_assessed where identifier_key = ?",
+                               [f"phone:{phone}"]).fetchone()[0]
+    assert back == [False] and assessed == 1
+
+
 def test_records_gone_from_observations_rebuilt_in_full_leave_the_graph(warehouse_copy):
     """The identity models learn what records dropped from the removal markers; a full rebuild of the
     observations has none, so after one they compare their stored state with the observations instead.
