@@ -38,12 +38,7 @@ records_to_link as (
     union
     {{ records_carrying('observations',
         'select identifier_key from assessed where linking_changed_at > ' ~ changed_watermark()) }}
-    {%- if rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
-    union
-    -- The observations were rebuilt in full since, without their removal markers: the stored records they no
-    -- longer hold went.
-    select record_id from {{ this }} anti join observations using (record_id)
-    {%- endif %}
+    {{- records_gone_after_a_rebuild('observations') }}
 ),
 
 observations_to_link as {{ cte_materialized() }} (

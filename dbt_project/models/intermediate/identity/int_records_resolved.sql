@@ -40,12 +40,7 @@ records_to_resolve as (
     where changed_at > {{ changed_watermark() }}
     union
     {{ records_carrying('observations', identifiers_moved_since_last_build('resolved', 'assessed')) }}
-    {%- if rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
-    union
-    -- The observations were rebuilt in full since, without their removal markers: the stored records they no
-    -- longer hold went.
-    select record_id from {{ this }} anti join observations using (record_id)
-    {%- endif %}
+    {{- records_gone_after_a_rebuild('observations') }}
 ),
 
 observations_to_resolve as (
