@@ -329,6 +329,49 @@ def test_records_gone_from_observations_rebuilt_in_full_leave_the_graph(warehous
     assert {model: d for model, d in differences.items() if d != (0, 0)} == {}
 
 
+def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_customer(warehouse_copy):
+    """The event tables learn which identifiers left the identity graph from the removal markers; after a full
+    rebuild of the observations, which has none, they search their stored rows for identifiers no longer
+    resolved instead, once.
+
+    A device's only account stops appearing on its login events (re-delivered tonight without it), and the
+    observations alone are rebuilt in full: the device leaves the graph with no marker left. Its anonymous
+    events, stored with the account's customer and not delivered again, must lose it in the next incremental
+    build, which must equal a full build of the event tables.
+    """
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        (device,) = con.execute("""
+            select device_id
+            from int_web_events_resolved
+            where resolved_by = 'web_device'
+                and device_id in (
+                    select device_id from stg_web__events where shop_user_id is not null
+                    group by device_id having count(distinct shop_user_id) = 1
+                )
+            group by device_id
+            order by device_id
+            limit 1
+        """).fetchone()
+        con.execute("update stg_web__events set shop_user_id = null, loaded_at = now()::timestamp "
+                    "where device_id = ? and shop_user_id is not null", [device])
+    rebuilt = run_dbt(warehouse_copy, "run", "--full-refresh", "--select", "int_identifiers_observed_with_removals")
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+
+    models = ("int_identifiers_assessed", "int_identity_edges", "int_identifiers_clustered",
+              "int_identifiers_resolved", "int_records_resolved", "int_web_events_resolved",
+              "int_esp_activity_resolved")
+    built = run_dbt(warehouse_copy, "run", "--select", " ".join(models))
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        resolved = con.execute("select count(*) from int_identifiers_resolved where identifier_key = ?",
+                               [f"web_device:{device}"]).fetchone()[0]
+        events = con.execute("select count(*) from int_web_events_resolved where device_id = ?",
+                             [device]).fetchone()[0]
+    assert (resolved, events) == (0, 0)
+    differences = _equal_full_builds(warehouse_copy, models[-2:])
+    assert {model: d for model, d in differences.items() if d != (0, 0)} == {}
+
+
 def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     two_nights, dagster_instance, tmp_path_factory,
 ):

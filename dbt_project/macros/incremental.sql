@@ -119,7 +119,8 @@
     Whether `relation` (an incremental model stamped with `changed_at`) was rebuilt in full since this table was
     last built: then every row of it is newer than this table's watermark. A model that keeps removal markers
     (int_identifiers_observed_with_removals) loses them in a full rebuild, so the tables that rely on them to
-    drop what went must compare their keys with it once instead. Read when the model is compiled, like
+    drop what went (the identity models keyed by record or identifier, and the event tables, which learn from
+    them which identifiers left the graph) must compare their keys with it once instead. Read when the model is compiled, like
     stored_watermark (a min over one column: 0.01 s on 12M rows at M). True for an empty relation, and for one
     not built yet (`dbt compile` on a warehouse built before the relation existed: the run builds it in full).
 -#}
@@ -189,6 +190,22 @@
     select identifier_key, identifier_type, identifier_value
     from {{ assessed }}
     where linking_changed_at > {{ changed_watermark() }}
+{%- endmacro %}
+
+{#-
+    The identifiers that lost a record since this table was last built: the removal markers of
+    int_identifiers_observed_with_removals stamped since (`observations_with_removals`, a CTE of that table).
+    Every identifier that left the identity graph since is among them, as an identifier leaves it only by leaving
+    the assessment (its last pair removed: a marker) or by no longer linking (`linking_changed_at`, in
+    identifiers_moved_since_last_build). So the event tables find the stored rows of an identifier that left by
+    its value, among a few markers, instead of anti-joining every stored row with the identifiers still resolved
+    (docs/performance.md, section Z). A full rebuild of the observations has no markers: callers fall back to the
+    anti join once (`rebuilt_since_last_build`).
+-#}
+{% macro identifiers_that_lost_a_record_since_last_build(observations_with_removals) -%}
+    select identifier_key, identifier_type, identifier_value
+    from {{ observations_with_removals }}
+    where is_removed and changed_at > {{ changed_watermark() }}
 {%- endmacro %}
 
 {#-

@@ -3,8 +3,9 @@
 -- does not link (a placeholder, a shared address); suppression still applies to the address itself.
 --
 -- Incremental, like int_web_events_resolved: the activity staged since the last build, plus the rows already
--- here whose address changed customer since then (identities merged, split, blocked or newly linked) or left
--- the identity graph.
+-- here whose address changed customer since then (identities merged, split, blocked or newly linked) or lost
+-- a record since (identifiers_that_lost_a_record_since_last_build), among them the addresses that left the
+-- identity graph.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
@@ -42,11 +43,20 @@ identifiers_assessed as (
     select * from {{ ref('int_identifiers_assessed') }}
 ),
 
+identifier_removals as {{ cte_not_materialized() }} (
+    -- Read by incremental runs only; outside their branch so that dbt sees the ref when it parses the project.
+    select * from {{ ref('int_identifiers_observed_with_removals') }} where is_removed
+),
+
 {%- if is_incremental() %}
+{%- set observations_rebuilt = rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
 
 moved_identifiers as (
     {{ identifiers_moved_since_last_build('identifiers_resolved', 'identifiers_assessed') }}
+    union
+    {{ identifiers_that_lost_a_record_since_last_build('identifier_removals') }}
 ),
+{%- if observations_rebuilt %}
 
 address_identifiers as (
     -- Every address is an email or a phone (address_type above). The search for addresses that left the graph
@@ -56,6 +66,7 @@ address_identifiers as (
     from identifiers_resolved
     where identifier_type in ('email', 'phone')
 ),
+{%- endif %}
 
 stored_activity_to_check as (
     select stored.*
@@ -63,15 +74,18 @@ stored_activity_to_check as (
     semi join moved_identifiers
         on stored.address_type = moved_identifiers.identifier_type
         and stored.address = moved_identifiers.identifier_value
+    {%- if observations_rebuilt %}
     union all
-    -- The address left the identity graph (the last record carrying it was re-sent without it): it is in
-    -- no list of moves, as it no longer exists.
+    -- The observations were rebuilt in full since this table was last built, so an address that left the
+    -- identity graph meanwhile left no marker and is in no list of moves: the stored activity whose address is
+    -- no longer resolved. Once, after such a rebuild.
     select stored.*
     from {{ this }} as stored
     anti join address_identifiers
         on stored.address_type = address_identifiers.identifier_type
         and stored.address = address_identifiers.identifier_value
     where stored.customer_id is not null
+    {%- endif %}
 ),
 
 stored_activity_changed as (

@@ -8,7 +8,8 @@
 -- Incremental: a night resolves the events staged since the table was last built, and re-checks the events
 -- of every login or device whose customer changed since then (identities merged, split, blocked or newly
 -- linked: identifiers_moved_since_last_build), read from stg_web__events because an anonymous event becomes
--- a person's when its device is linked, and the stored events whose identifier left the identity graph. A
+-- a person's when its device is linked, and the events of every login or device that lost a record since
+-- (identifiers_that_lost_a_record_since_last_build), among them those that left the identity graph. A
 -- re-checked event is rewritten only when its person changed. An event that no longer has a person (tonight's
 -- anonymous events, and stored ones whose device was unlinked) is written as a tombstone, a row with no
 -- customer_id, which removes any stored version and is deleted after the insert (delete_tombstones).
@@ -47,6 +48,11 @@ identifiers_assessed as (
     select * from {{ ref('int_identifiers_assessed') }}
 ),
 
+identifier_removals as {{ cte_not_materialized() }} (
+    -- Read by incremental runs only; outside their branch so that dbt sees the ref when it parses the project.
+    select * from {{ ref('int_identifiers_observed_with_removals') }} where is_removed
+),
+
 -- identifier_key is identifier_type || ':' || identifier_value (types never contain ':'), so matching type and
 -- value is the same match as on the key, without building a key string for every event.
 shop_users as (
@@ -58,9 +64,12 @@ devices as (
 ),
 
 {%- if is_incremental() %}
+{%- set observations_rebuilt = rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
 
 moved_identifiers as (
     {{ identifiers_moved_since_last_build('identifiers_resolved', 'identifiers_assessed') }}
+    union
+    {{ identifiers_that_lost_a_record_since_last_build('identifier_removals') }}
 ),
 
 -- Every event of a moved login or device, anonymous ones included. Shop user ids are compared as numbers:
@@ -88,9 +97,12 @@ events_of_moved_identifiers as (
     anti join events_of_moved_users using (event_id)
 ),
 
--- The identifier that resolved a stored event left the graph (the last record carrying it was re-sent
--- without it): it is in no list of moves, as it no longer exists. Found on the three columns that tell, then
--- read whole: scanning every column of the 34.6M stored events at 2M persons to keep none cost 0.4-0.7 s more.
+{%- if observations_rebuilt %}
+
+-- The observations were rebuilt in full since this table was last built, so the identifiers that left the
+-- graph meanwhile left no marker: the stored events whose identifier is no longer resolved, found on the three
+-- columns that tell, then read whole (scanning every column of the 34.6M stored events at 2M persons to keep
+-- none cost 0.4-0.7 s more). Once, after such a rebuild.
 ids_of_events_whose_identifier_left as (
     select event_id
     from {{ this }}
@@ -105,12 +117,15 @@ events_whose_identifier_left as (
     from {{ this }}
     semi join ids_of_events_whose_identifier_left using (event_id)
 ),
+{%- endif %}
 
 events_to_recheck as (
     select * from events_of_moved_identifiers
+    {%- if observations_rebuilt %}
     union all
     select * from events_whose_identifier_left
     anti join events_of_moved_identifiers using (event_id)
+    {%- endif %}
 ),
 {%- endif %}
 
