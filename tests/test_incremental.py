@@ -334,10 +334,11 @@ def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_c
     rebuild of the observations, which has none, they search their stored rows for identifiers no longer
     resolved instead, once.
 
-    A device's only account stops appearing on its login events (re-delivered tonight without it), and the
-    observations alone are rebuilt in full: the device leaves the graph with no marker left. Its anonymous
-    events, stored with the account's customer and not delivered again, must lose it in the next incremental
-    build, which must equal a full build of the event tables.
+    A device's only account stops appearing on its login events (re-delivered tonight without it), a loyalty
+    member loses an email no other record carries, and the observations alone are rebuilt in full: the device
+    and the email leave the graph with no marker left. The device's anonymous events and the email's messaging
+    activity, stored with a customer and not delivered again, must lose it in the next incremental build, which
+    must equal a full build of the event tables.
     """
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         (device,) = con.execute("""
@@ -354,6 +355,25 @@ def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_c
         """).fetchone()
         con.execute("update stg_web__events set shop_user_id = null, loaded_at = now()::timestamp "
                     "where device_id = ? and shop_user_id is not null", [device])
+        member, email = con.execute("""
+            select members.loyalty_member_id, members.email
+            from stg_loyalty__members as members
+            where members.is_email_valid
+                and not exists (
+                    select 1 from int_identifiers_observed as others
+                    where others.identifier_key = 'email:' || members.email
+                        and others.record_id <> 'loyalty_member:' || members.loyalty_member_id
+                )
+                and exists (
+                    select 1 from int_esp_activity_resolved as activity
+                    where activity.address_type = 'email' and activity.address = members.email
+                        and activity.customer_id is not null
+                )
+            order by members.loyalty_member_id
+            limit 1
+        """).fetchone()
+        con.execute("update stg_loyalty__members set email = null, is_email_valid = false "
+                    "where loyalty_member_id = ?", [member])
     rebuilt = run_dbt(warehouse_copy, "run", "--full-refresh", "--select", "int_identifiers_observed_with_removals")
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
 
@@ -367,7 +387,9 @@ def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_c
                                [f"web_device:{device}"]).fetchone()[0]
         events = con.execute("select count(*) from int_web_events_resolved where device_id = ?",
                              [device]).fetchone()[0]
-    assert (resolved, events) == (0, 0)
+        activity = con.execute("select count(customer_id) from int_esp_activity_resolved where address = ?",
+                               [email]).fetchone()[0]
+    assert (resolved, events, activity) == (0, 0, 0)
     differences = _equal_full_builds(warehouse_copy, models[-2:])
     assert {model: d for model, d in differences.items() if d != (0, 0)} == {}
 
