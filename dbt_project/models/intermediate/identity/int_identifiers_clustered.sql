@@ -13,8 +13,11 @@
 -- were recomputed.
 --
 -- Only candidate nodes have their fingerprint compared, not all of them: the ends of the links written since
--- this table last changed, the identifiers re-assessed since, and the nodes no longer assessed at all. That
--- covers every node whose links changed. A link appears only in a record's rows written since (stamped). A
+-- this table last changed, the identifiers re-assessed since, and the identifiers that lost a record since (the
+-- removal markers of int_identifiers_observed_with_removals), among them every node no longer assessed at all:
+-- an identifier leaves the assessment only when its last pair is removed. That covers every node whose links
+-- changed. (After a full rebuild of the observations, which has no markers, the nodes no longer assessed are
+-- found by an anti join of every stored node with the assessment, once.) A link appears only in a record's rows written since (stamped). A
 -- link disappears when int_identity_edges re-derived or dropped one of its records: either the node is still
 -- a linking identifier of that record, and so an end of the record's new rows (each record links its hub to
 -- every linking identifier, the hub included), or the record no longer carries the node, or no longer lets
@@ -39,6 +42,11 @@ assessed as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_assessed') }}
 ),
 
+identifier_removals as {{ cte_not_materialized() }} (
+    -- Read by incremental runs only, like assessed.
+    select * from {{ ref('int_identifiers_observed_with_removals') }} where is_removed
+),
+
 {% if is_incremental() %}
 {%- do require_incremental_columns(['neighbour_count', 'neighbour_hash_sum', 'changed_at']) %}
 {%- set changed_since = changed_watermark() %}
@@ -50,10 +58,15 @@ candidate_nodes as {{ cte_materialized() }} (
     union
     select identifier_key from assessed where changed_at > {{ changed_since }}
     union
+    select identifier_key
+    from ({{ identifiers_that_lost_a_record_since_last_build('identifier_removals') }}) as lost_a_record
+    {%- if rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
+    union
     select previous.node
     from {{ this }} as previous
     anti join assessed
         on previous.node = assessed.identifier_key
+    {%- endif %}
 ),
 
 candidate_links as (

@@ -9,11 +9,15 @@
 -- or an identifier int_identifiers_assessed re-assessed (its first sighting may have moved); every other
 -- component has the same identifiers, seen first at the same time. changed_at is when the identifier's
 -- customer_id last changed: int_records_resolved re-resolves the records of those identifiers only.
--- Identifiers that left the graph are deleted after the insert.
+-- An identifier that left the graph gets a tombstone (customer_id null), deleted after the insert. It can only
+-- be one re-assessed since the last build (it stopped linking) or one that lost a record since (its last pair
+-- removed: a removal marker of int_identifiers_observed_with_removals), so only those are looked up in the
+-- components, not every stored identifier (docs/performance.md, section Z). After a full rebuild of the
+-- observations, which has no markers, every stored identifier is, once.
 {{ config(
     materialized='incremental',
     unique_key='identifier_key',
-    post_hook="{{ delete_rows_no_longer_in('identifier_key', 'select node from ' ~ ref('int_identifiers_clustered')) }}",
+    post_hook="{{ delete_tombstones('customer_id') }}",
 ) }}
 
 with
@@ -24,6 +28,11 @@ clustered as {{ cte_not_materialized() }} (
 
 assessed as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identifiers_assessed') }}
+),
+
+identifier_removals as {{ cte_not_materialized() }} (
+    -- Read by incremental runs only; outside their branch so that dbt sees the ref when it parses the project.
+    select * from {{ ref('int_identifiers_observed_with_removals') }} where is_removed
 ),
 
 {% if is_incremental() %}
@@ -40,6 +49,34 @@ components_to_anchor as (
 
 clustered_to_anchor as (
     select * from clustered semi join components_to_anchor using (component)
+),
+
+identifiers_that_may_have_left as (
+    {%- if rebuilt_since_last_build(ref('int_identifiers_observed_with_removals')) %}
+    select identifier_key from {{ this }}
+    {%- else %}
+    select identifier_key from assessed where changed_at > {{ changed_watermark() }}
+    union
+    select identifier_key
+    from ({{ identifiers_that_lost_a_record_since_last_build('identifier_removals') }}) as lost_a_record
+    {%- endif %}
+),
+
+identifiers_still_clustered as (
+    -- Probed with the few candidates: an anti join of the stored identifiers with the components would build
+    -- its hash table on all of them.
+    select clustered.node
+    from clustered
+    semi join identifiers_that_may_have_left as candidates
+        on clustered.node = candidates.identifier_key
+),
+
+identifiers_that_left as (
+    select stored.identifier_key
+    from {{ this }} as stored
+    semi join identifiers_that_may_have_left using (identifier_key)
+    anti join identifiers_still_clustered
+        on stored.identifier_key = identifiers_still_clustered.node
 ),
 {% else %}
 clustered_to_anchor as (
@@ -89,3 +126,7 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+union all by name
+select identifier_key, {{ build_stamp() }} as changed_at from identifiers_that_left
+{%- endif %}
