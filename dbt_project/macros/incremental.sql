@@ -120,9 +120,10 @@
     last built: then every row of it is newer than this table's watermark. A model that keeps removal markers
     (int_identifiers_observed_with_removals) loses them in a full rebuild, so the tables that rely on them to
     drop what went (the identity models keyed by record or identifier, and the event tables, which learn from
-    them which identifiers left the graph) must compare their keys with it once instead. Read when the model is compiled, like
-    stored_watermark (a min over one column: 0.01 s on 12M rows at M). True for an empty relation, and for one
-    not built yet (`dbt compile` on a warehouse built before the relation existed: the run builds it in full).
+    them which identifiers left the graph) must compare their keys with it once instead. Read when the model is
+    compiled, like stored_watermark (a min over one column: 0.01 s on 12M rows at M). True for an empty
+    relation, and for one not built yet (`dbt compile` on a warehouse built before the relation existed: the
+    run builds it in full).
 -#}
 {% macro rebuilt_since_last_build(relation) -%}
     {%- if not execute or this is string -%}

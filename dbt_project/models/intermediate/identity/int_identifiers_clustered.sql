@@ -17,12 +17,12 @@
 -- removal markers of int_identifiers_observed_with_removals), among them every node no longer assessed at all:
 -- an identifier leaves the assessment only when its last pair is removed. That covers every node whose links
 -- changed. (After a full rebuild of the observations, which has no markers, the nodes no longer assessed are
--- found by an anti join of every stored node with the assessment, once.) A link appears only in a record's rows written since (stamped). A
--- link disappears when int_identity_edges re-derived or dropped one of its records: either the node is still
--- a linking identifier of that record, and so an end of the record's new rows (each record links its hub to
--- every linking identifier, the hub included), or the record no longer carries the node, or no longer lets
--- it link, and int_identifiers_assessed re-assessed the node (its records or its block changed) or dropped
--- it (no record carries it any more).
+-- found by an anti join of every stored node with the assessment, once.) A link appears only in a record's
+-- rows written since (stamped). A link disappears when int_identity_edges re-derived or dropped one of its
+-- records: either the node is still a linking identifier of that record, and so an end of the record's new
+-- rows (each record links its hub to every linking identifier, the hub included), or the record no longer
+-- carries the node, or no longer lets it link, and int_identifiers_assessed re-assessed the node (its records
+-- or its block changed) or dropped it (no record carries it any more: a removal marker).
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
