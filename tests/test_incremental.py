@@ -125,8 +125,9 @@ def _full_build_differences(root, model: str, *dbt_args: str, ignored: tuple[str
         )
 
 
-def _equal_full_builds(root, models) -> dict[str, tuple[int, int]]:
-    """`_full_build_differences` of each model, leaving out the columns that say when a row was written."""
+def _differing_from_full_builds(root, models) -> dict[str, tuple[int, int]]:
+    """The models whose stored rows differ from a full build of each (`_full_build_differences`, leaving out the
+    columns that say when a row was written), with their differences: empty when every model equals its build."""
     differences = {}
     for model in models:
         with warehouse_connection(root) as con:
@@ -135,7 +136,13 @@ def _equal_full_builds(root, models) -> dict[str, tuple[int, int]]:
                     "select column_name from information_schema.columns where table_name = ?", [model]).fetchall()
             }))
         differences[model] = _full_build_differences(root, model, ignored=stamps)
-    return differences
+    return {model: d for model, d in differences.items() if d != (0, 0)}
+
+
+def _rebuild_observations_in_full(root) -> None:
+    """Rebuild int_identifiers_observed_with_removals alone from staging: a table with no removal markers."""
+    rebuilt = run_dbt(root, "run", "--full-refresh", "--select", "int_identifiers_observed_with_removals")
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
 
 
 def _summaries_as_of(root, as_of: date) -> tuple[tuple, tuple[int, int]]:
@@ -234,8 +241,7 @@ def test_a_removed_identifier_leaves_a_marker_until_it_comes_back(warehouse_copy
     def build_and_compare():
         built = run_dbt(warehouse_copy, "run", "--select", identity_models)
         assert built.returncode == 0, built.stdout[-3000:]
-        differences = _equal_full_builds(warehouse_copy, identity_models.split()[1:])
-        assert {model: d for model, d in differences.items() if d != (0, 0)} == {}
+        assert _differing_from_full_builds(warehouse_copy, identity_models.split()[1:]) == {}
 
     def phone_rows(con, record, phone):
         return con.execute(
@@ -310,8 +316,7 @@ def test_records_gone_from_observations_rebuilt_in_full_leave_the_graph(warehous
             limit 1
         """).fetchone()
         con.execute("delete from stg_shop__orders where 'shop_order:' || shop_order_id = ?", [record])
-    rebuilt = run_dbt(warehouse_copy, "run", "--full-refresh", "--select", "int_identifiers_observed_with_removals")
-    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+    _rebuild_observations_in_full(warehouse_copy)
     with warehouse_connection(warehouse_copy) as con:
         assert con.execute("select count(*) from int_identifiers_observed_with_removals where record_id = ?",
                            [record]).fetchone()[0] == 0
@@ -325,8 +330,7 @@ def test_records_gone_from_observations_rebuilt_in_full_leave_the_graph(warehous
         identifier_left = con.execute(
             "select count(*) from int_identifiers_assessed where identifier_key = ?", [own_identifier]).fetchone()[0]
     assert left == [0, 0] and identifier_left == 0
-    differences = _equal_full_builds(warehouse_copy, models)
-    assert {model: d for model, d in differences.items() if d != (0, 0)} == {}
+    assert _differing_from_full_builds(warehouse_copy, models) == {}
 
 
 def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_customer(warehouse_copy):
@@ -374,8 +378,7 @@ def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_c
         """).fetchone()
         con.execute("update stg_loyalty__members set email = null, is_email_valid = false "
                     "where loyalty_member_id = ?", [member])
-    rebuilt = run_dbt(warehouse_copy, "run", "--full-refresh", "--select", "int_identifiers_observed_with_removals")
-    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+    _rebuild_observations_in_full(warehouse_copy)
 
     models = ("int_identifiers_assessed", "int_identity_edges", "int_identifiers_clustered",
               "int_identifiers_resolved", "int_records_resolved", "int_web_events_resolved",
@@ -390,8 +393,7 @@ def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_c
         activity = con.execute("select count(customer_id) from int_esp_activity_resolved where address = ?",
                                [email]).fetchone()[0]
     assert (resolved, events, activity) == (0, 0, 0)
-    differences = _equal_full_builds(warehouse_copy, models[-2:])
-    assert {model: d for model, d in differences.items() if d != (0, 0)} == {}
+    assert _differing_from_full_builds(warehouse_copy, models[-2:]) == {}
 
 
 def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
