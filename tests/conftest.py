@@ -100,6 +100,42 @@ def warehouse_connection(root: Path):
     return duckdb.connect(str(data_paths(root).warehouse), read_only=True)
 
 
+def change_log_out_of_date(con, limit: int = 5) -> list[tuple]:
+    """Identifiers whose latest identity_change_log row is not their current assignment: an identifier assessed
+    now must end on its customer_id (null when blocked), not be missing or logged as removed; one no record
+    carries any more must end on `removed`. Returns up to `limit` of them (empty when the log is up to date)."""
+    return con.execute("""
+        with latest as (
+            select identifier_key, customer_id, change_type
+            from identity_change_log
+            qualify row_number() over (partition by identifier_key order by changed_at desc, change_type) = 1
+        ),
+
+        current_assignments as (
+            select assessed.identifier_key, resolved.customer_id
+            from int_identifiers_assessed as assessed
+            left join int_identifiers_resolved as resolved using (identifier_key)
+        )
+
+        select
+            coalesce(current_assignments.identifier_key, latest.identifier_key) as identifier_key,
+            latest.change_type as logged_change,
+            latest.customer_id as logged_customer_id,
+            current_assignments.customer_id as current_customer_id
+        from current_assignments
+        full join latest
+            on current_assignments.identifier_key = latest.identifier_key
+        where (current_assignments.identifier_key is null and latest.change_type <> 'removed')
+            or (current_assignments.identifier_key is not null and (
+                latest.identifier_key is null
+                or latest.change_type = 'removed'
+                or latest.customer_id is distinct from current_assignments.customer_id
+            ))
+        order by 1
+        limit ?
+    """, [limit]).fetchall()
+
+
 @dataclass(frozen=True)
 class TwoNights:
     """The sample retailer built night by night: all dumps but the last, then the last one incrementally."""

@@ -6,7 +6,7 @@ import pytest
 
 from orchestration.quality.identity_scoring import TRUTH_SQL, score_identity
 from orchestration.settings import data_paths
-from tests.conftest import warehouse_connection
+from tests.conftest import change_log_out_of_date, warehouse_connection
 
 pytestmark = pytest.mark.slow
 
@@ -121,20 +121,7 @@ def test_the_change_log_ends_at_every_current_assignment(two_nights):
     """The log's latest row per identifier is its current customer_id (null when blocked), after incremental
     nights that log only the identifiers whose assignment could have changed."""
     with warehouse_connection(two_nights.root) as con:
-        stale = con.execute("""
-            with latest as (
-                select identifier_key, customer_id
-                from identity_change_log
-                qualify row_number() over (partition by identifier_key order by changed_at desc, change_type) = 1
-            )
-            select assessed.identifier_key, latest.customer_id as logged, resolved.customer_id as current
-            from int_identifiers_assessed as assessed
-            left join int_identifiers_resolved as resolved using (identifier_key)
-            left join latest using (identifier_key)
-            where latest.identifier_key is null or latest.customer_id is distinct from resolved.customer_id
-            order by 1
-            limit 5
-        """).fetchall()
+        stale = change_log_out_of_date(con)
         nights = con.execute("select count(distinct invocation_id) from identity_change_log").fetchone()[0]
     assert nights >= 2
     assert stale == []

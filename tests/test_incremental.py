@@ -18,7 +18,7 @@ import pytest
 
 from orchestration.settings import data_paths
 from tests.conftest import (
-    dbt_target_dir, materialize_ingest, materialize_warehouse, run_dbt, warehouse_connection,
+    change_log_out_of_date, dbt_target_dir, materialize_ingest, materialize_warehouse, run_dbt, warehouse_connection,
 )
 
 pytestmark = pytest.mark.slow
@@ -342,7 +342,8 @@ def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_c
     member loses an email no other record carries, and the observations alone are rebuilt in full: the device
     and the email leave the graph with no marker left. The device's anonymous events and the email's messaging
     activity, stored with a customer and not delivered again, must lose it in the next incremental build, which
-    must equal a full build of the event tables.
+    must equal a full build of the event tables, and the change log must log the device and the email as
+    removed.
     """
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         (device,) = con.execute("""
@@ -381,11 +382,19 @@ def test_events_of_a_device_that_left_with_the_observations_rebuilt_lose_their_c
     _rebuild_observations_in_full(warehouse_copy)
 
     models = ("int_identifiers_assessed", "int_identity_edges", "int_identifiers_clustered",
-              "int_identifiers_resolved", "int_records_resolved", "int_web_events_resolved",
+              "int_identifiers_resolved", "int_records_resolved", "identity_change_log", "int_web_events_resolved",
               "int_esp_activity_resolved")
     built = run_dbt(warehouse_copy, "run", "--select", " ".join(models))
     assert built.returncode == 0, built.stdout[-3000:]
     with warehouse_connection(warehouse_copy) as con:
+        # No marker says which records dropped them: logged as removed without evidence.
+        logged = con.execute(
+            "select identifier_key, change_type, evidence_records from identity_change_log "
+            "where identifier_key in (?, ?) "
+            "qualify row_number() over (partition by identifier_key order by changed_at desc) = 1 order by 1",
+            [f"email:{email}", f"web_device:{device}"]).fetchall()
+        assert logged == [(f"email:{email}", "removed", None), (f"web_device:{device}", "removed", None)]
+        assert change_log_out_of_date(con) == []
         resolved = con.execute("select count(*) from int_identifiers_resolved where identifier_key = ?",
                                [f"web_device:{device}"]).fetchone()[0]
         events = con.execute("select count(*) from int_web_events_resolved where device_id = ?",
@@ -585,6 +594,10 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
         ).fetchall()
         retyped = con.execute(
             "select event_type from int_web_events_resolved where event_id = ?", [retyped_event]).fetchall()
+        logged_removed = dict(con.execute(
+            "select identifier_key, evidence_records from identity_change_log where change_type = 'removed'"
+        ).fetchall())
+        change_log_stale = change_log_out_of_date(con)
         erased_activity = con.execute(
             "select address_type, count(*), count(customer_id) from int_esp_activity_resolved "
             "where list_contains(?, address_type || ':' || address) group by 1 order by 1",
@@ -614,6 +627,10 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     assert retyped == [("remove_from_cart",)]
     assert phone_links == (False,)
     assert device_left
+    # The identifiers no record carries any more end the change log as removed, with the records that dropped them.
+    gone = [f"web_device:{device}", *(f"{address_type}:{address}" for address_type, address, _ in erased)]
+    assert {key: bool(logged_removed.get(key)) for key in gone} == dict.fromkeys(gone, True), logged_removed
+    assert change_log_stale == []
     assert merged == 1
     assert new_email == (1,)
 

@@ -123,9 +123,10 @@
     them which identifiers left the graph) must compare their keys with it once instead. Read when the model is
     compiled, like stored_watermark (a min over one column: 0.01 s on 12M rows at M). True for an empty
     relation, and for one not built yet (`dbt compile` on a warehouse built before the relation existed: the
-    run builds it in full).
+    run builds it in full). `since` is this table's watermark when it is not `changed_watermark()` (the change
+    log stamps instants).
 -#}
-{% macro rebuilt_since_last_build(relation) -%}
+{% macro rebuilt_since_last_build(relation, since=none) -%}
     {%- if not execute or this is string -%}
         {{ return(false) }}
     {%- endif -%}
@@ -133,7 +134,7 @@
         {{ return(true) }}
     {%- endif -%}
     {%- set rebuilt = run_query(
-        "select coalesce(min(changed_at) > " ~ changed_watermark() ~ ", true) from " ~ relation
+        "select coalesce(min(changed_at) > " ~ (since or changed_watermark()) ~ ", true) from " ~ relation
     ) -%}
     {{ return(rebuilt.rows[0][0]) }}
 {%- endmacro %}
@@ -201,12 +202,12 @@
     identifiers_moved_since_last_build). So the event tables find the stored rows of an identifier that left by
     its value, among a few markers, instead of anti-joining every stored row with the identifiers still resolved
     (docs/performance.md, section Z). A full rebuild of the observations has no markers: callers fall back to the
-    anti join once (`rebuilt_since_last_build`).
+    anti join once (`rebuilt_since_last_build`). `since` as in rebuilt_since_last_build.
 -#}
-{% macro identifiers_that_lost_a_record_since_last_build(observations_with_removals) -%}
+{% macro identifiers_that_lost_a_record_since_last_build(observations_with_removals, since=none) -%}
     select identifier_key, identifier_type, identifier_value
     from {{ observations_with_removals }}
-    where is_removed and changed_at > {{ changed_watermark() }}
+    where is_removed and changed_at > {{ since or changed_watermark() }}
 {%- endmacro %}
 
 {#-

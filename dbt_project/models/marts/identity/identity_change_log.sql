@@ -1,16 +1,20 @@
 {{ config(materialized='incremental') }}
 -- Every change of an identifier's customer_id, run after run, with the evidence: a new identifier, an
 -- identifier moved to another customer (a merge when its old customer vanished, a split when the old
--- customer still exists), or an identifier that stopped linking (blocked). The first run records every
--- identifier as new. Append-only: the latest row per identifier is its current assignment.
+-- customer still exists), an identifier that stopped linking (blocked), or one no record carries any more
+-- (removed: a re-delivered or corrected record dropped it). The first run records every identifier as new.
+-- Append-only: the latest row per identifier is its current assignment (a removed identifier has none).
 --
 -- Incremental: only the identifiers whose assignment can have changed since the log's last build are
--- compared with their latest logged row: those int_identifiers_resolved stamped (new, or another customer_id)
--- and those int_identifiers_assessed re-assessed (which includes every one that started or stopped linking,
--- whose customer_id becomes null or comes back). Every other identifier has the customer_id, or the block, it
--- had when the log last ran. (The log stamps rows with current_timestamp, the start of its own transaction:
--- after the start of the build that wrote the upstream rows it read and before the next build's, so its
--- newest stamp is a watermark for the upstream stamps.)
+-- compared with their latest logged row: those int_identifiers_resolved stamped (new, or another customer_id),
+-- those int_identifiers_assessed re-assessed (which includes every one that started or stopped linking,
+-- whose customer_id becomes null or comes back), and those that lost a record since (the removal markers of
+-- int_identifiers_observed_with_removals: an identifier leaves the assessment only with its last pair). Every
+-- other identifier has the customer_id, or the block, it had when the log last ran. After a full rebuild of
+-- the observations, which has no markers, every logged identifier is compared, once. (The log stamps rows
+-- with current_timestamp, the start of its own transaction: after the start of the build that wrote the
+-- upstream rows it read and before the next build's, so its newest stamp is a watermark for the upstream
+-- stamps.)
 with
 
 resolved as (
@@ -25,14 +29,29 @@ observations as (
     select * from {{ ref('int_identifiers_observed') }}
 ),
 
+identifier_removals as {{ cte_not_materialized() }} (
+    -- Read by incremental runs only; outside their branch so that dbt sees the ref when it parses the project.
+    select * from {{ ref('int_identifiers_observed_with_removals') }} where is_removed
+),
+
 {% if is_incremental() %}
 {#- The log's stamps are instants (current_timestamp); the upstream stamps are UTC wall-clock times. -#}
 {%- set logged_through = stored_watermark('changed_at', "changed_at at time zone 'UTC'") %}
+{%- set observations_rebuilt = rebuilt_since_last_build(
+    ref('int_identifiers_observed_with_removals'), since=logged_through) %}
 candidates as (
     select identifier_key from resolved where changed_at > {{ logged_through }}
     union
     -- Re-assessed tonight; an identifier that starts or stops linking is always among them.
     select identifier_key from assessed where changed_at > {{ logged_through }}
+    union
+    {%- if observations_rebuilt %}
+    select identifier_key from {{ this }}
+    {%- else %}
+    select identifier_key
+    from ({{ identifiers_that_lost_a_record_since_last_build('identifier_removals', since=logged_through) }})
+        as lost_a_record
+    {%- endif %}
 ),
 
 candidate_assessments as (
@@ -58,14 +77,40 @@ current_assignments as (
 
 {% if is_incremental() %}
 previous_assignments as (
-    select identifier_key, customer_id
+    select identifier_key, identifier_type, identifier_value, customer_id, change_type
     from {{ this }}
     semi join candidates using (identifier_key)
     qualify row_number() over (partition by identifier_key order by changed_at desc, change_type) = 1
 ),
+
+removed as (
+    -- Logged with an assignment (or a block), and no longer assessed: no record carries it any more.
+    select
+        previous_assignments.identifier_key,
+        previous_assignments.identifier_type,
+        previous_assignments.identifier_value,
+        previous_assignments.customer_id as previous_customer_id
+    from previous_assignments
+    anti join candidate_assessments using (identifier_key)
+    where previous_assignments.change_type <> 'removed'
+),
+
+removal_evidence as (
+    -- The records that dropped it since the log last ran (none after a full rebuild of the observations).
+    select
+        removals.identifier_key,
+        array_to_string(list_sort(list(removals.record_id)), ', ') as evidence_records
+    from identifier_removals as removals
+    semi join removed using (identifier_key)
+    where removals.changed_at > {{ logged_through }}
+    group by removals.identifier_key
+),
 {% else %}
 previous_assignments as (
-    select cast(null as varchar) as identifier_key, cast(null as varchar) as customer_id
+    select
+        cast(null as varchar) as identifier_key,
+        cast(null as varchar) as customer_id,
+        cast(null as varchar) as change_type
     where false
 ),
 {% endif %}
@@ -74,12 +119,14 @@ changed as (
     select
         current_assignments.*,
         previous_assignments.customer_id as previous_customer_id,
-        previous_assignments.identifier_key is not null as was_known
+        -- An identifier logged as removed and carried again is new again.
+        coalesce(previous_assignments.change_type <> 'removed', false) as was_known
     from current_assignments
     left join previous_assignments
         on current_assignments.identifier_key = previous_assignments.identifier_key
     where previous_assignments.customer_id is distinct from current_assignments.customer_id
         or previous_assignments.identifier_key is null
+        or previous_assignments.change_type = 'removed'
 ),
 
 surviving_customers as (
@@ -130,6 +177,23 @@ final as (
         on changed.previous_customer_id = surviving_customers.customer_id
     left join evidence
         on changed.identifier_key = evidence.identifier_key
+    {%- if is_incremental() %}
+    union all by name
+    select
+        removed.identifier_key,
+        removed.identifier_type,
+        removed.identifier_value,
+        cast(null as varchar) as customer_id,
+        removed.previous_customer_id,
+        'removed' as change_type,
+        cast(null as varchar) as block_reason,
+        left(removal_evidence.evidence_records, 500) as evidence_records,
+        current_timestamp as changed_at,
+        '{{ invocation_id }}' as invocation_id
+    from removed
+    left join removal_evidence
+        on removed.identifier_key = removal_evidence.identifier_key
+    {%- endif %}
 )
 
 select * from final
