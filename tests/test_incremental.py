@@ -109,6 +109,80 @@ def test_a_night_with_nothing_new_changes_nothing(two_nights, two_nights_rebuilt
     assert {r: d for r, d in differences.items() if d != (0, 0)} == {}
 
 
+STAGED_IN_PLACE = (
+    # staging model, its key, its lake table, the key's column in the dump file
+    ("stg_shop__customers", "shop_user_id", "shop/customers", "user_id"),
+    ("stg_loyalty__members", "loyalty_member_id", "loyalty/members", "member_id"),
+)
+
+
+def test_staged_accounts_and_members_follow_the_deliveries_the_lake_holds(two_nights, dagster_instance, tmp_path):
+    """Shop accounts and loyalty members keep the latest update of each key, not the latest delivery, so a night
+    stages again the keys delivered since and those whose staged row came from a delivery a re-sent dump
+    replaced, over all their raw rows.
+
+    The last dump is sent again with one new account and one new member; then once more without them and
+    without the newest row of a key an earlier dump delivered too. Each night must equal a full build of both
+    staging models: the new keys staged, then gone, the other key staged from its earlier row again. A night
+    with nothing new stages no row again.
+    """
+    root = tmp_path / "data"
+    shutil.copytree(two_nights.root, root, ignore=shutil.ignore_patterns("exports", "quality"))
+    paths = data_paths(root)
+    last_dump = max(p.name for p in paths.landing.iterdir())
+    models = [model for model, *_ in STAGED_IN_PLACE]
+    files, new_keys, earlier_keys, original = {}, {}, {}, {}
+    for model, key, table, file_key in STAGED_IN_PLACE:
+        source, name = table.split("/")
+        (data_file,) = (paths.landing / last_dump / source).glob(f"{name}_*.csv")
+        original[model] = data_file.read_text(encoding="utf-8")
+        header, *lines = original[model].rstrip("\n").split("\n")
+        position = header.split(",").index(file_key)
+        rows = [line.split(",") for line in lines]
+        delivered_before = {key_value for (key_value,) in duckdb.sql(
+            f"select distinct {file_key} from read_parquet('{paths.lake}/raw/{table}/*/*.parquet') "
+            f"where _dump_date < '{last_dump}'").fetchall()}
+        earlier_keys[model] = next(int(row[position]) for row in rows
+                                   if row[position].isdigit() and int(row[position]) in delivered_before
+                                   and sum(other[position] == row[position] for other in rows) == 1)
+        # A copy of the first well-formed row under a key nobody has, with no email or phone to resolve.
+        new_row = next(list(row) for row in rows if len(row) == len(header.split(",")) and row[position].isdigit())
+        new_keys[model] = 10**9 + int(new_row[position])
+        new_row[position] = str(new_keys[model])
+        for column in ("email", "phone"):
+            new_row[header.split(",").index(column)] = ""
+        files[model] = (data_file, header, lines, position)
+        data_file.write_text(original[model] + ",".join(new_row) + "\n", encoding="utf-8")
+
+    def night() -> dict:
+        assert all(r.success for r in materialize_ingest(root, dagster_instance, [last_dump]))
+        built = run_dbt(root, "run", "--select", " ".join(models))
+        assert built.returncode == 0, built.stdout[-3000:]
+        assert _differing_from_full_builds(root, models) == {}
+        with warehouse_connection(root) as con:
+            return {model: (
+                con.execute(f"select count(*) from {model} where {key} = ?", [new_keys[model]]).fetchone()[0],
+                con.execute(f"select dump_date < ? from {model} where {key} = ?",
+                            [last_dump, earlier_keys[model]]).fetchall(),
+            ) for model, key, *_ in STAGED_IN_PLACE}
+
+    assert night() == {model: (1, [(False,)]) for model in models}
+
+    for model, (data_file, header, lines, position) in files.items():
+        kept = [line for line in lines if line.split(",")[position] != str(earlier_keys[model])]
+        data_file.write_text("\n".join([header, *kept, ""]), encoding="utf-8")
+    assert night() == {model: (0, [(True,)]) for model in models}
+
+    with warehouse_connection(root) as con:
+        newest = {model: con.execute(f"select max(staged_at) from {model}").fetchone()[0] for model in models}
+    built = run_dbt(root, "run", "--select", " ".join(models))
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(root) as con:
+        restaged = {model: con.execute(f"select count(*) from {model} where staged_at > ?",
+                                       [newest[model]]).fetchone()[0] for model in models}
+    assert restaged == dict.fromkeys(models, 0)
+
+
 def _full_build_differences(root, model: str, *dbt_args: str, ignored: tuple[str, ...] = ()) -> tuple[int, int]:
     """Rows only in the stored `model`, and rows only in what a full build of it gives now (columns `ignored`
     left out of both: when a row was written)."""

@@ -76,6 +76,50 @@
 {%- endmacro %}
 
 {#-
+    For the staging models where the latest version of a key is not always the latest delivery (shop accounts
+    and loyalty members: the latest `updated_at` wins). A dump sent again replaces the earlier delivery of its
+    date in the lake, and can hand a key back to an older row (its winning row corrected to an earlier update,
+    or gone). A where clause on the lake source: on an incremental run, only the raw rows of the keys to stage
+    again, those delivered since the last build and those whose stored row came from a delivery the lake no
+    longer holds, so each is deduplicated again over all its raw rows, exactly as a full build does. Every other
+    key has the same raw rows as when it was staged, so the same winner. A key left with no raw row at all is
+    deleted after the insert (`delete_rows_of_replaced_deliveries`). Before, these tables were rebuilt from
+    every raw row every night (docs/performance.md, section AA).
+-#}
+{% macro only_keys_to_stage_again(source_relation, source_key, staged_key) -%}
+    {%- if is_incremental() %}
+    {%- do require_incremental_columns(['staged_at']) %}
+    where {{ source_key }} in (
+        select {{ source_key }} from {{ source_relation }} where _loaded_at > {{ loaded_watermark() }}
+        union all
+        select stored.{{ staged_key }}
+        from {{ this }} as stored
+        anti join ({{ lake_deliveries(source_relation) }}) as deliveries
+            on stored.dump_date = deliveries.dump_date and stored.loaded_at = deliveries.loaded_at
+    )
+    {%- endif %}
+{%- endmacro %}
+
+{#- Each delivery the lake holds for a source table: a dump date and the load that wrote it. -#}
+{% macro lake_deliveries(source_relation) -%}
+    select distinct _dump_date as dump_date, _loaded_at as loaded_at from {{ source_relation }}
+{%- endmacro %}
+
+{#-
+    Post-hook of a model staged with `only_keys_to_stage_again`: the stored rows whose delivery the lake no
+    longer holds and that tonight's run did not replace belong to keys with no raw row left.
+-#}
+{% macro delete_rows_of_replaced_deliveries(source_relation) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as stored
+    where not exists (
+        select 1 from ({{ lake_deliveries(source_relation) }}) as deliveries
+        where deliveries.dump_date = stored.dump_date and deliveries.loaded_at = stored.loaded_at
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
     `deduplicate`, made safe for incremental runs: the new deliveries compete with the rows the table already
     holds for the same keys, under the same order. So a late dump of an older date cannot overwrite a newer
     version, and a key delivered twice in one night keeps one row. On a full build it is `deduplicate`.

@@ -1,7 +1,16 @@
+-- Incremental: a night stages again only the keys delivered since, or whose stored row came from a delivery
+-- a re-sent dump replaced, over all their raw rows (only_keys_to_stage_again).
+{{ config(
+    materialized='incremental',
+    unique_key='loyalty_member_id',
+    post_hook="{{ delete_rows_of_replaced_deliveries(source('loyalty', 'members')) }}",
+) }}
+
 with
 
 source as {{ cte_not_materialized() }} (
     select * from {{ source('loyalty', 'members') }}
+    {{- only_keys_to_stage_again(source('loyalty', 'members'), 'member_id', 'loyalty_member_id') }}
 ),
 
 renamed as (
