@@ -57,9 +57,19 @@ candidates as (
 candidate_assessments as (
     select * from assessed semi join candidates using (identifier_key)
 ),
+
+candidate_resolutions as (
+    -- Probed with the candidates: joined to them directly, DuckDB may build its hash table on all 3.4M
+    -- resolved identifiers instead (0.5 s at M, against 0.05 s).
+    select * from resolved semi join candidates using (identifier_key)
+),
 {% else %}
 candidate_assessments as (
     select * from assessed
+),
+
+candidate_resolutions as (
+    select * from resolved
 ),
 {% endif %}
 
@@ -71,7 +81,7 @@ current_assignments as (
         resolved.customer_id,
         assessed.block_reason
     from candidate_assessments as assessed
-    left join resolved
+    left join candidate_resolutions as resolved
         on assessed.identifier_key = resolved.identifier_key
 ),
 
