@@ -71,6 +71,24 @@ class DataPaths:
         return self.file_ledger / source / table / f"dump_date={dump_date}"
 
 
+def whole_number_setting(variable: str, default: int, lowest: int, highest: int, meaning: str, lowest_text: str,
+                         error: type[ValueError] = ValueError) -> int:
+    """The environment variable as a whole number from ``lowest`` to ``highest``; ``default`` when unset.
+    Anything else raises ``error`` naming the variable, what it means and the values it takes."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lowest - 1
+    if not lowest <= value <= highest:
+        raise error(
+            f"{variable}={raw!r}: give {meaning}, a whole number from {lowest_text} to {highest} (default {default})"
+        )
+    return value
+
+
 def data_dir() -> Path:
     configured = os.environ.get(DATA_DIR_ENV)
     return Path(configured).resolve() if configured else PROJECT_ROOT / "data"

@@ -10,6 +10,7 @@ from packaging import version
 from pydantic import Field
 
 from orchestration.dbt.project import DBT_EXECUTABLE, apply_dbt_environment, dbt_project
+from orchestration.dbt.run_folders import RUN_FOLDERS_KEPT_ENV, prune_run_folders, run_folders_kept
 from orchestration.dbt.translator import CdpDbtTranslator
 from orchestration.resources import DataDirResource
 from orchestration.settings import WAREHOUSE_POOL
@@ -42,11 +43,17 @@ def warehouse_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, data_dir: DataDirResource, config: WarehouseBuildConfig,
 ):
     apply_dbt_environment(data_dir.paths())
+    folders_kept = run_folders_kept()  # a wrong setting fails before the build, not after it
     args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
     if not config.unit_tests:
         # 20 unit tests cost 3.7-4.2 s of node time at any scale, every night (docs/performance.md, section T).
         args += ["--exclude-resource-type", "unit_test"]
-    yield from dbt.cli(args, context=context).stream()
+    invocation = dbt.cli(args, context=context)
+    yield from invocation.stream()
+    deleted = prune_run_folders(invocation.target_path, context.op_execution_context.op.name, folders_kept)
+    if deleted:
+        context.log.info(f"Deleted the target folders of {len(deleted)} earlier dbt runs under "
+                         f"{invocation.target_path.parent} ({RUN_FOLDERS_KEPT_ENV} keeps the newest {folders_kept}).")
 
 
 class WarehouseDbtCliResource(DbtCliResource):

@@ -24,6 +24,8 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from orchestration.settings import whole_number_setting
+
 HISTORY_DAYS_ENV = "CDP_QUALITY_HISTORY_DAYS"
 DEFAULT_HISTORY_DAYS = 90
 MAX_HISTORY_DAYS = 36_500  # a century: beyond it the cutoff date would not exist
@@ -41,33 +43,16 @@ class HistorySettingError(ValueError):
 
 
 def history_days() -> int:
-    return _whole_number_setting(HISTORY_DAYS_ENV, DEFAULT_HISTORY_DAYS, 1, MAX_HISTORY_DAYS,
-                                 "the number of days of validation results to keep", "1")
+    return whole_number_setting(HISTORY_DAYS_ENV, DEFAULT_HISTORY_DAYS, 1, MAX_HISTORY_DAYS,
+                                "the number of days of validation results to keep", "1", HistorySettingError)
 
 
 def index_results() -> int | None:
     """How many of the newest validation results the Data Docs index lists; None lists every kept one."""
-    results = _whole_number_setting(INDEX_RESULTS_ENV, DEFAULT_INDEX_RESULTS, 0, MAX_INDEX_RESULTS,
-                                    "how many of the newest validation results the Data Docs index lists",
-                                    "0 (every kept result)")
+    results = whole_number_setting(INDEX_RESULTS_ENV, DEFAULT_INDEX_RESULTS, 0, MAX_INDEX_RESULTS,
+                                   "how many of the newest validation results the Data Docs index lists",
+                                   "0 (every kept result)", HistorySettingError)
     return results or None
-
-
-def _whole_number_setting(variable: str, default: int, lowest: int, highest: int, meaning: str,
-                          lowest_text: str) -> int:
-    """The environment variable as a whole number from ``lowest`` to ``highest``; ``default`` when unset."""
-    raw = os.environ.get(variable, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = lowest - 1
-    if not lowest <= value <= highest:
-        raise HistorySettingError(
-            f"{variable}={raw!r}: give {meaning}, a whole number from {lowest_text} to {highest} (default {default})"
-        )
-    return value
 
 
 def run_time(folder_name: str) -> datetime | None:

@@ -8,7 +8,7 @@
 -- Incremental: a record's identifiers depend only on that record's staged row (an ERP document's on its
 -- aggregated lines), so a night re-derives the shop orders, ERP documents and till receipts whose staged row
 -- was loaded since the last build (their staging tables never fall back to an older row). Shop accounts and
--- loyalty members (staged in full, the latest update wins, so a re-sent dump can bring back an older row) and
+-- loyalty members (the latest update wins, so a re-sent dump can bring back an older row) and
 -- web logins (a corrected login event can end a device-account pair or move its first login) are derived in
 -- full and compared with the stored rows record by record (a count and a sum of hashes of each record's
 -- identifiers); only the records that differ are written. changed_at tells the next models which records were
