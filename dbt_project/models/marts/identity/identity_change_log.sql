@@ -104,17 +104,6 @@ removed as (
     anti join candidate_assessments using (identifier_key)
     where previous_assignments.change_type <> 'removed'
 ),
-
-removal_evidence as (
-    -- The records that dropped it since the log last ran (none after a full rebuild of the observations).
-    select
-        removals.identifier_key,
-        array_to_string(list_sort(list(removals.record_id)), ', ') as evidence_records
-    from identifier_removals as removals
-    semi join removed using (identifier_key)
-    where removals.changed_at > {{ logged_through }}
-    group by removals.identifier_key
-),
 {% else %}
 previous_assignments as (
     select
@@ -161,9 +150,21 @@ evidence as (
     semi join changed using (identifier_key)
     {%- endif %}
     group by observations.identifier_key
+    {%- if is_incremental() %}
+    union all
+    -- A removed identifier's evidence: the records that dropped it since the log last ran (none after a full
+    -- rebuild of the observations).
+    select
+        removals.identifier_key,
+        array_to_string(list_sort(list(removals.record_id)), ', ') as evidence_records
+    from identifier_removals as removals
+    semi join removed using (identifier_key)
+    where removals.changed_at > {{ logged_through }}
+    group by removals.identifier_key
+    {%- endif %}
 ),
 
-final as (
+changes as (
     select
         changed.identifier_key,
         changed.identifier_type,
@@ -178,32 +179,33 @@ final as (
             when surviving_customers.customer_id is null then 'merged'
             else 'split'
         end as change_type,
-        changed.block_reason,
-        left(evidence.evidence_records, 500) as evidence_records,
-        current_timestamp as changed_at,
-        '{{ invocation_id }}' as invocation_id
+        changed.block_reason
     from changed
     left join surviving_customers
         on changed.previous_customer_id = surviving_customers.customer_id
-    left join evidence
-        on changed.identifier_key = evidence.identifier_key
     {%- if is_incremental() %}
-    union all by name
+    union all
     select
-        removed.identifier_key,
-        removed.identifier_type,
-        removed.identifier_value,
+        identifier_key,
+        identifier_type,
+        identifier_value,
         cast(null as varchar) as customer_id,
-        removed.previous_customer_id,
+        previous_customer_id,
         'removed' as change_type,
-        cast(null as varchar) as block_reason,
-        left(removal_evidence.evidence_records, 500) as evidence_records,
+        cast(null as varchar) as block_reason
+    from removed
+    {%- endif %}
+),
+
+final as (
+    select
+        changes.*,
+        left(evidence.evidence_records, 500) as evidence_records,
         current_timestamp as changed_at,
         '{{ invocation_id }}' as invocation_id
-    from removed
-    left join removal_evidence
-        on removed.identifier_key = removal_evidence.identifier_key
-    {%- endif %}
+    from changes
+    left join evidence
+        on changes.identifier_key = evidence.identifier_key
 )
 
 select * from final
