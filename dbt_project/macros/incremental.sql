@@ -76,6 +76,19 @@
 {%- endmacro %}
 
 {#-
+    A where clause for a model stamped with `changed_at` that reads a staging model: on an incremental run, only
+    the rows staged since the model's last build (`staged_at`, the start of the build that staged the row, is
+    comparable with `changed_at`, the start of the build that wrote one). A staging model stamps every row it
+    writes, so a key staged again (the same values delivered again included) is read again; comparing is the
+    reader's job.
+-#}
+{% macro only_staged_since_last_build() -%}
+    {%- if is_incremental() %}
+    where staged_at > {{ changed_watermark() }}
+    {%- endif %}
+{%- endmacro %}
+
+{#-
     For the staging models where the latest version of a key is not always the latest delivery (shop accounts
     and loyalty members: the latest `updated_at` wins). A dump sent again replaces the earlier delivery of its
     date in the lake, and can hand a key back to an older row (its winning row corrected to an earlier update,
@@ -124,17 +137,23 @@
     holds for the same keys, under the same order. So a late dump of an older date cannot overwrite a newer
     version, and a key delivered twice in one night keeps one row. On a full build it is `deduplicate`.
     The relation must have the table's columns exactly (derived columns are computed before this step).
+    `stored_rows`: a CTE of the model holding those stored rows already, when the model reads them for more
+    than this (stg_web__events: the login an event had before), so the stored table is probed once.
 -#}
-{% macro deduplicate_incrementally(relation, unique_key, order_by) -%}
+{% macro deduplicate_incrementally(relation, unique_key, order_by, stored_rows=none) -%}
     {%- if is_incremental() %}
     {%- do require_incremental_columns(['staged_at']) %}
     select *
     from (
         select * from {{ relation }}
         union all by name
+        {%- if stored_rows %}
+        select * from {{ stored_rows }}
+        {%- else %}
         select existing.*
         from {{ this }} as existing
         semi join {{ relation }} as delivered using ({{ key_csv(unique_key) }})
+        {%- endif %}
     )
     qualify row_number() over (partition by {{ key_csv(unique_key) }} order by {{ order_by }}) = 1
     {%- else %}

@@ -6,13 +6,19 @@
 -- they last ran.
 --
 -- Incremental: a record's identifiers depend only on that record's staged row (an ERP document's on its
--- aggregated lines), so a night re-derives the shop orders, ERP documents and till receipts whose staged row
--- was loaded since the last build (their staging tables never fall back to an older row). Shop accounts and
--- loyalty members (the latest update wins, so a re-sent dump can bring back an older row) and
--- web logins (a corrected login event can end a device-account pair or move its first login) are derived in
--- full and compared with the stored rows record by record (a count and a sum of hashes of each record's
--- identifiers); only the records that differ are written. changed_at tells the next models which records were
--- re-derived.
+-- aggregated lines; a web login's, a (device, account) pair, on all its login events), so a night derives
+-- again only:
+--   - the shop orders, ERP documents and till receipts whose staged row was loaded since the last build (their
+--     staging tables never fall back to an older row);
+--   - the shop accounts and loyalty members staged since (staging stages a key again whenever its winning row
+--     may have changed, an older row brought back by a re-sent dump included), and those staging deleted;
+--   - the web logins of the events staged since, with the logins their earlier versions carried
+--     (stg_web__events.earlier_logins: a corrected login event can end a pair or move its first login).
+-- The accounts, members and logins derived again are compared with the stored rows record by record (a count
+-- and a sum of hashes of each record's identifiers), and only the records that differ are written: staging
+-- re-stages a key delivered again with the same values. Before, all of them were derived and compared every
+-- night, 1.3M records at M (docs/performance.md, section AB). changed_at tells the next models which records
+-- were re-derived.
 --
 -- Removal markers: a re-derived record's stored pairs that tonight's derivation lacks (an email corrected
 -- away, a record that went) are kept with is_removed and tonight's stamp, until the pair comes back. The next
@@ -30,6 +36,7 @@ with
 
 shop_customers as (
     select * from {{ ref('stg_shop__customers') }}
+    {{- only_staged_since_last_build() }}
 ),
 
 shop_orders as (
@@ -50,13 +57,33 @@ pos_receipts as (
 
 loyalty_members as (
     select * from {{ ref('stg_loyalty__members') }}
+    {{- only_staged_since_last_build() }}
 ),
 
-login_events as (
+login_events as {{ cte_not_materialized() }} (
     select device_id, shop_user_id, occurred_at, loaded_at
     from {{ ref('stg_web__events') }}
     where shop_user_id is not null
 ),
+
+{%- if is_incremental() %}
+
+events_staged_since as {{ cte_not_materialized() }} (
+    select device_id, shop_user_id, earlier_logins
+    from {{ ref('stg_web__events') }}
+    {{- only_staged_since_last_build() }}
+),
+
+logins_to_derive as (
+    -- The (device, account) pairs of the events staged since, as they log in now and as their earlier versions
+    -- did: every pair that gained, lost or changed a login event since the last build.
+    select device_id, shop_user_id from events_staged_since where shop_user_id is not null
+    union
+    select earlier.device_id, earlier.shop_user_id
+    from (select unnest(earlier_logins) as earlier from events_staged_since where earlier_logins is not null)
+),
+
+{%- endif %}
 
 web_logins as (
     -- A device becomes a person's only by logging in: the (device, user) pair is the record.
@@ -66,6 +93,9 @@ web_logins as (
         min(occurred_at) as first_login_at,
         max(loaded_at) as loaded_at
     from login_events
+    {%- if is_incremental() %}
+    semi join logins_to_derive using (device_id, shop_user_id)
+    {%- endif %}
     group by device_id, shop_user_id
 ),
 
@@ -123,10 +153,33 @@ derived_fingerprints as (
     group by record_id
 ),
 
+records_compared as (
+    -- The accounts, members and logins derived again, and those with nothing left to derive: the accounts and
+    -- members staging deleted (an anti join of the stored records with the staged keys: 0.8M each at M) and
+    -- the logins left with no login event.
+    select record_id from derived_fingerprints
+    union all
+    select stored.record_id
+    from {{ this }} as stored
+    anti join {{ ref('stg_shop__customers') }} as staged
+        on stored.record_id = 'shop_customer:' || staged.shop_user_id
+    where stored.record_source = 'shop_customer' and stored.identifier_type = 'shop_user' and not stored.is_removed
+    union all
+    select stored.record_id
+    from {{ this }} as stored
+    anti join {{ ref('stg_loyalty__members') }} as staged
+        on stored.record_id = 'loyalty_member:' || staged.loyalty_member_id
+    where stored.record_source = 'loyalty_member' and stored.identifier_type = 'loyalty_member'
+        and not stored.is_removed
+    union all
+    select 'web_login:' || device_id || '|' || shop_user_id from logins_to_derive
+),
+
 stored_fingerprints as (
     select record_id, {{ fingerprint }}
     from {{ this }}
     where record_source in {{ compared_sources }} and not is_removed
+        and record_id in (select record_id from records_compared)
     group by record_id
 ),
 
