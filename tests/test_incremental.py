@@ -128,8 +128,10 @@ def test_staged_accounts_and_members_follow_the_deliveries_the_lake_holds(two_ni
 
     The last dump is sent again with one new account and one new member; then once more without them and
     without the newest row of a key an earlier dump delivered too. Each night must equal a full build of both
-    staging models: the new keys staged, then gone, the other key staged from its earlier row again. A night
-    with nothing new stages no row again.
+    staging models: the new keys staged, then gone, the other key staged from its earlier row again. The
+    observations of identity resolution, which derive again only the keys staged since and those staging
+    deleted, must follow: the new keys' records observed, then left as removal markers. A night with nothing
+    new stages no row again.
     """
     root = tmp_path / "data"
     shutil.copytree(two_nights.root, root, ignore=shutil.ignore_patterns("exports", "quality"))
@@ -159,24 +161,32 @@ def test_staged_accounts_and_members_follow_the_deliveries_the_lake_holds(two_ni
         files[model] = (data_file, header, lines, position)
         data_file.write_text(original[model] + ",".join(new_row) + "\n", encoding="utf-8")
 
+    observations = "int_identifiers_observed_with_removals"
+    records = {model: f"{record_source}:{new_keys[model]}"
+               for model, record_source in zip(models, ("shop_customer", "loyalty_member"))}
+
     def night() -> dict:
         assert all(r.success for r in materialize_ingest(root, dagster_instance, [last_dump]))
-        built = run_dbt(root, "run", "--select", " ".join(models))
+        built = run_dbt(root, "run", "--select", " ".join([*models, observations]))
         assert built.returncode == 0, built.stdout[-3000:]
         assert _differing_from_full_builds(root, models) == {}
+        assert _full_build_differences(root, observations, ignored=("changed_at", "is_removed"),
+                                       stored_rows="where not is_removed") == (0, 0)
         with warehouse_connection(root) as con:
             return {model: (
                 con.execute(f"select count(*) from {model} where {key} = ?", [new_keys[model]]).fetchone()[0],
                 con.execute(f"select dump_date < ? from {model} where {key} = ?",
                             [last_dump, earlier_keys[model]]).fetchall(),
+                con.execute(f"select list(distinct is_removed) from {observations} where record_id = ?",
+                            [records[model]]).fetchone()[0],
             ) for model, key, *_ in STAGED_IN_PLACE}
 
-    assert night() == {model: (1, [(False,)]) for model in models}
+    assert night() == {model: (1, [(False,)], [False]) for model in models}
 
     for model, (data_file, header, lines, position) in files.items():
         kept = [line for line in lines if line.split(",")[position] != str(earlier_keys[model])]
         data_file.write_text("\n".join([header, *kept, ""]), encoding="utf-8")
-    assert night() == {model: (0, [(True,)]) for model in models}
+    assert night() == {model: (0, [(True,)], [True]) for model in models}
 
     with warehouse_connection(root) as con:
         newest = {model: con.execute(f"select max(staged_at) from {model}").fetchone()[0] for model in models}
@@ -188,15 +198,17 @@ def test_staged_accounts_and_members_follow_the_deliveries_the_lake_holds(two_ni
     assert restaged == dict.fromkeys(models, 0)
 
 
-def _full_build_differences(root, model: str, *dbt_args: str, ignored: tuple[str, ...] = ()) -> tuple[int, int]:
+def _full_build_differences(root, model: str, *dbt_args: str, ignored: tuple[str, ...] = (),
+                            stored_rows: str = "") -> tuple[int, int]:
     """Rows only in the stored `model`, and rows only in what a full build of it gives now (columns `ignored`
-    left out of both: when a row was written)."""
+    left out of both: when a row was written). `stored_rows`: a where clause leaving out stored rows a full
+    build never has (the removal markers)."""
     compiled = run_dbt(root, "compile", "--full-refresh", "--select", model, *dbt_args)
     assert compiled.returncode == 0, compiled.stdout[-3000:]
     (full_build_sql,) = (dbt_target_dir(root) / "compiled").rglob(f"{model}.sql")
     columns = f"* exclude ({', '.join(ignored)})" if ignored else "*"
     full = f"(select {columns} from ({full_build_sql.read_text(encoding='utf-8')}))"
-    stored = f"select {columns} from {model}"
+    stored = f"select {columns} from {model} {stored_rows}"
     with warehouse_connection(root) as con:
         return tuple(
             con.execute(f"select count(*) from ({left} except all {right})").fetchone()[0]
