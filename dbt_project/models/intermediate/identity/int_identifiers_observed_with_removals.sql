@@ -155,22 +155,21 @@ derived_fingerprints as (
 
 records_compared as (
     -- The accounts, members and logins derived again, and those with nothing left to derive: the accounts and
-    -- members staging deleted (an anti join of the stored records with the staged keys: 0.8M each at M) and
-    -- the logins left with no login event.
+    -- members staging deleted (an anti join of the stored records with the staged keys: 0.43M and 0.34M at M)
+    -- and the logins left with no login event.
     select record_id from derived_fingerprints
+    {%- for record_source, key_type, staged, staged_key in [
+        ('shop_customer', 'shop_user', ref('stg_shop__customers'), 'shop_user_id'),
+        ('loyalty_member', 'loyalty_member', ref('stg_loyalty__members'), 'loyalty_member_id'),
+    ] %}
     union all
     select stored.record_id
     from {{ this }} as stored
-    anti join {{ ref('stg_shop__customers') }} as staged
-        on stored.record_id = 'shop_customer:' || staged.shop_user_id
-    where stored.record_source = 'shop_customer' and stored.identifier_type = 'shop_user' and not stored.is_removed
-    union all
-    select stored.record_id
-    from {{ this }} as stored
-    anti join {{ ref('stg_loyalty__members') }} as staged
-        on stored.record_id = 'loyalty_member:' || staged.loyalty_member_id
-    where stored.record_source = 'loyalty_member' and stored.identifier_type = 'loyalty_member'
+    anti join {{ staged }} as staged
+        on stored.record_id = '{{ record_source }}:' || staged.{{ staged_key }}
+    where stored.record_source = '{{ record_source }}' and stored.identifier_type = '{{ key_type }}'
         and not stored.is_removed
+    {%- endfor %}
     union all
     select 'web_login:' || device_id || '|' || shop_user_id from logins_to_derive
 ),
