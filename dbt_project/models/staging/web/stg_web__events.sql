@@ -41,6 +41,7 @@ renamed as (
 ),
 
 {%- if is_incremental() %}
+{%- do require_incremental_columns(['earlier_logins']) %}
 
 stored_versions as {{ cte_materialized() }} (
     -- The stored rows of tonight's event ids: they compete with tonight's rows, and tell which login a winner
