@@ -3,8 +3,9 @@
     materialized, and other engines take no hint, so both macros render nothing there.
 -#}
 
-{#- A CTE that must be computed once: the components' node numbering (read three times, and row_number must
-    number once). -#}
+{#- A CTE that must be computed once (the components' node numbering: read three times, and row_number must
+    number once), or first: a few stored rows picked by a semi join, which DuckDB would otherwise join to a big
+    table before picking them (int_esp_activity_resolved, docs/performance.md, section AC). -#}
 {% macro cte_materialized() -%}
     {{ return(adapter.dispatch('cte_materialized', 'retail_cdp')()) }}
 {%- endmacro %}
