@@ -133,6 +133,23 @@
 {%- endmacro %}
 
 {#-
+    The stored rows of this table whose key is among `relation`'s keys, in two steps: the stored keys that
+    match, read from the key columns alone, then the whole stored rows of those few keys. In one step DuckDB
+    read every column of every stored row its join filter let through (a range of keys, so most of them) before
+    the join dropped nearly all: for the web events of a one-day night at M 0.76-1.15 s against 0.35-0.37 s
+    (docs/performance.md, section AD).
+-#}
+{% macro stored_rows_of_keys_in(relation, unique_key) -%}
+    select stored.*
+    from {{ this }} as stored
+    semi join (
+        select {{ key_csv(unique_key) }}
+        from {{ this }}
+        semi join {{ relation }} using ({{ key_csv(unique_key) }})
+    ) as stored_keys using ({{ key_csv(unique_key) }})
+{%- endmacro %}
+
+{#-
     `deduplicate`, made safe for incremental runs: the new deliveries compete with the rows the table already
     holds for the same keys, under the same order. So a late dump of an older date cannot overwrite a newer
     version, and a key delivered twice in one night keeps one row. On a full build it is `deduplicate`.
@@ -150,9 +167,7 @@
         {%- if stored_rows %}
         select * from {{ stored_rows }}
         {%- else %}
-        select existing.*
-        from {{ this }} as existing
-        semi join {{ relation }} as delivered using ({{ key_csv(unique_key) }})
+        {{ stored_rows_of_keys_in(relation, unique_key) }}
         {%- endif %}
     )
     qualify row_number() over (partition by {{ key_csv(unique_key) }} order by {{ order_by }}) = 1

@@ -44,9 +44,7 @@ renamed as (
 stored_versions as {{ cte_materialized() }} (
     -- The stored rows of tonight's event ids: they compete with tonight's rows, and tell which login a winner
     -- replaced. Tonight's rows have no earlier_logins: the union with these (by name) gives them a null one.
-    select stored.*
-    from {{ this }} as stored
-    semi join renamed using (event_id)
+    {{ stored_rows_of_keys_in('renamed', 'event_id') }}
 ),
 
 {%- endif %}
