@@ -32,6 +32,9 @@
     unique_key='record_id',
 ) }}
 
+{#- A web login's record id, built where it is derived and where the logins to compare are listed: the same. -#}
+{%- set web_login_record_id = "'web_login:' || device_id || '|' || shop_user_id" %}
+
 with
 
 shop_customers as (
@@ -134,9 +137,9 @@ observations as (
     select 'loyalty_member:' || loyalty_member_id, 'loyalty_member', 'phone', phone, enrolled_at, loaded_at from loyalty_members where phone is not null
 
     union all
-    select 'web_login:' || device_id || '|' || shop_user_id, 'web_login', 'web_device', device_id, first_login_at, loaded_at from web_logins
+    select {{ web_login_record_id }}, 'web_login', 'web_device', device_id, first_login_at, loaded_at from web_logins
     union all
-    select 'web_login:' || device_id || '|' || shop_user_id, 'web_login', 'shop_user', cast(shop_user_id as varchar), first_login_at, loaded_at from web_logins
+    select {{ web_login_record_id }}, 'web_login', 'shop_user', cast(shop_user_id as varchar), first_login_at, loaded_at from web_logins
 ),
 
 {% if is_incremental() %}
@@ -171,7 +174,7 @@ records_compared as (
         and not stored.is_removed
     {%- endfor %}
     union all
-    select 'web_login:' || device_id || '|' || shop_user_id from logins_to_derive
+    select {{ web_login_record_id }} from logins_to_derive
 ),
 
 stored_fingerprints as (
