@@ -320,6 +320,58 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
     assert wrong_recency[:2] == (0, 0) and wrong_recency[2] > 100
 
 
+def test_order_lines_leave_with_their_order(warehouse_copy):
+    """The lines of an order that int_orders_unified no longer has leave int_order_lines_unified.
+
+    An incremental build of the orders removes only ERP documents (one found to mirror a web order), so the
+    lines model compares only ERP lines with the orders; after a full rebuild of the orders, which may leave
+    out any order, it compares every line. First an ERP phone order is re-delivered as a web sale quoting a web
+    order's number, ahead of that order's mirror in document order: it becomes the mirror (the first wins), so
+    the next build removes the document's order and its lines (and the old mirror becomes an order of its own).
+    Then a web order leaves staging and the orders are rebuilt in full: the next build of the lines removes that
+    order's lines. Each time the lines equal a full build of them.
+    """
+    lines_model = "int_order_lines_unified"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        (phone_document,) = con.execute(
+            "select source_order_key from int_orders_unified where source_system = 'erp' and sales_channel = 'phone' "
+            "and order_type = 'sale' and order_id in (select order_id from int_order_lines_unified) "
+            "order by source_order_key limit 1").fetchone()
+        mirrored_web_order, gone_web_order = con.execute(
+            "select shop_order_number, order_id from int_orders_unified where source_system = 'shop' "
+            "and mirrored_erp_document_number > ? and order_id in (select order_id from int_order_lines_unified) "
+            "order by mirrored_erp_document_number desc limit 2", [phone_document]).fetchall()
+        con.execute(
+            "update stg_erp__sales_lines set shop_order_number = ?, sales_channel = 'web', "
+            f"loaded_at = now() at time zone 'UTC', {RESTAGED} where erp_document_number = ?",
+            [mirrored_web_order[0], phone_document])
+
+    built = run_dbt(warehouse_copy, "run", "--select", f"int_erp_documents_aggregated int_orders_unified {lines_model}")
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        mirrored_by = con.execute(
+            "select mirrored_erp_document_number from int_orders_unified where shop_order_number = ? "
+            "and source_system = 'shop'", [mirrored_web_order[0]]).fetchone()[0]
+        document_lines = con.execute(
+            f"select count(*) from {lines_model} where order_id = ?", [f"erp-{phone_document}"]).fetchone()[0]
+    assert mirrored_by == phone_document, "the re-delivered document did not become the web order's mirror"
+    assert document_lines == 0
+    assert _full_build_differences(warehouse_copy, lines_model, ignored=("changed_at",)) == (0, 0)
+
+    gone_order_id = gone_web_order[1]
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute("delete from stg_shop__orders where 'shop-' || shop_order_id = ?", [gone_order_id])
+    rebuilt = run_dbt(warehouse_copy, "run", "--full-refresh", "--select", "int_orders_unified")
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+    built = run_dbt(warehouse_copy, "run", "--select", lines_model)
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        gone_lines = con.execute(
+            f"select count(*) from {lines_model} where order_id = ?", [gone_order_id]).fetchone()[0]
+    assert gone_lines == 0
+    assert _full_build_differences(warehouse_copy, lines_model, ignored=("changed_at",)) == (0, 0)
+
+
 def test_a_removed_identifier_leaves_a_marker_until_it_comes_back(warehouse_copy):
     """A shop account loses its phone, carried by no other record: the pair stays as a removal marker, and the
     assessment, the links and the resolved records learn it from the marker alone. The account then changes

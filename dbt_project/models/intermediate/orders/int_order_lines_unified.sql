@@ -3,13 +3,15 @@
 --
 -- Incremental: a night writes the lines staged since the last build, and every line of an order that
 -- int_orders_unified rebuilt since then (changed_at: its customer, status, type, channel or time may have
--- changed); lines whose order no longer exists (an ERP document that turned out to mirror a web order) are
--- deleted after the insert.
+-- changed). Each source's lines are chosen by their own key (the rebuilt orders' source_order_key) before any
+-- order id is built: choosing them by order id built that string for all 15M staged lines at M. A stored line
+-- whose order no longer exists (an ERP document that turned out to mirror a web order) gets a tombstone (no
+-- order_id) that replaces it, and the post-hook deletes the tombstones (docs/performance.md, section AE).
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
     unique_key='order_line_id',
-    post_hook="{{ delete_rows_no_longer_in('order_id', 'select order_id from ' ~ ref('int_orders_unified')) }}",
+    post_hook="{{ delete_tombstones('order_id') }}",
 ) }}
 
 with
@@ -30,7 +32,17 @@ orders as {{ cte_not_materialized() }} (
     select * from {{ ref('int_orders_unified') }}
 ),
 
-unioned as (
+{%- if is_incremental() %}
+{%- set loaded_since = loaded_watermark() %}
+
+orders_rebuilt as {{ cte_materialized() }} (
+    select source_system, source_order_key
+    from orders
+    where changed_at > {{ changed_watermark() }}
+),
+{%- endif %}
+
+lines_to_write as (
     select
         'shop-' || cast(shop_order_id as varchar) as order_id,
         line_number,
@@ -40,6 +52,12 @@ unioned as (
         line_amount,
         loaded_at
     from shop_items
+    {%- if is_incremental() %}
+    where loaded_at > {{ loaded_since }}
+        or shop_order_id in (
+            select cast(source_order_key as bigint) from orders_rebuilt where source_system = 'shop'
+        )
+    {%- endif %}
     union all
     select
         'erp-' || erp_document_number,
@@ -50,6 +68,10 @@ unioned as (
         line_amount,
         loaded_at
     from erp_lines
+    {%- if is_incremental() %}
+    where loaded_at > {{ loaded_since }}
+        or erp_document_number in (select source_order_key from orders_rebuilt where source_system = 'erp')
+    {%- endif %}
     union all
     select
         'pos-' || receipt_id,
@@ -60,22 +82,11 @@ unioned as (
         line_amount,
         loaded_at
     from pos_lines
+    {%- if is_incremental() %}
+    where loaded_at > {{ loaded_since }}
+        or receipt_id in (select source_order_key from orders_rebuilt where source_system = 'pos')
+    {%- endif %}
 ),
-
-{%- if is_incremental() %}
-
-lines_to_write as (
-    select *
-    from unioned
-    where loaded_at > {{ loaded_watermark() }}
-        or order_id in (select order_id from orders where changed_at > {{ changed_watermark() }})
-),
-{%- else %}
-
-lines_to_write as (
-    select * from unioned
-),
-{%- endif %}
 
 final as (
     select
@@ -101,3 +112,18 @@ final as (
 )
 
 select * from final
+{%- if is_incremental() %}
+union all by name
+-- Tombstones: the stored lines whose order is gone. An incremental build of int_orders_unified removes only ERP
+-- documents (its own tombstones: a document found to mirror a web order), so only ERP lines are compared with
+-- the orders (0.1 s at M, against 0.4-0.6 s for all 11M lines); every line after a full rebuild of it, which
+-- may leave out any order.
+select stored.order_line_id, {{ build_stamp() }} as changed_at
+from {{ this }} as stored
+{%- if rebuilt_since_last_build(ref('int_orders_unified')) %}
+anti join orders using (order_id)
+{%- else %}
+anti join (select order_id from orders where source_system = 'erp') as erp_orders using (order_id)
+where stored.order_id like 'erp-%'
+{%- endif %}
+{%- endif %}
