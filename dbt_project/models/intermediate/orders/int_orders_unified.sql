@@ -10,7 +10,9 @@
 -- rows), and the orders whose record's customer may have changed (int_records_resolved.changed_at, and the
 -- records of identifiers that started or stopped linking). An ERP document that turns out to mirror a web
 -- order leaves a tombstone (source_system null) that removes its stored row. changed_at tells
--- int_order_lines_unified which orders were rebuilt.
+-- int_order_lines_unified which orders were rebuilt. These tombstones are the only orders an incremental build
+-- removes, so int_order_lines_unified looks for lines of vanished orders among ERP lines only: another way for
+-- an order to leave incrementally must be added there too.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
