@@ -130,6 +130,51 @@ def test_rerun_of_a_day_is_byte_identical(tmp_path):
         assert [f["sha256"] for f in first.manifest["files"]] == [f["sha256"] for f in second.manifest["files"]]
 
 
+def test_destinations_sharing_their_channel_selection_write_what_each_writes_alone(tmp_path):
+    """The export step selects each channel's members once and hands them to all of the channel's destinations
+    (four on email, with different segments); every file and count must be what the destination writes when it
+    selects its own members."""
+    import random
+
+    from orchestration.exports.writer import select_channel_members
+
+    rng = random.Random(7)
+    statuses = ["contactable", "contactable", "no_consent", "unsubscribe", "hard_bounce"]
+    people = [{"segment": segment, "customer_id": f"cus_{i:04d}", "email": rng.choice([None, f"p{i}@mail.ru"]),
+               "phone": rng.choice([None, f"+7916{i:07d}"]), "email_status": rng.choice(statuses),
+               "sms_status": rng.choice(statuses[:3]), "push_status": rng.choice(statuses[:3])}
+              for i in range(400) for segment in rng.sample(sorted({s for d in DESTINATIONS.values()
+                                                                    for s in d.segments}), 3)]
+    con = duckdb.connect()
+    load_audience(con, people)
+
+    def exported(root: Path) -> dict:
+        return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*"))
+                if path.is_file() and path.name != MANIFEST and LATEST_DIR not in path.parts}
+
+    def counts(result) -> dict:
+        return {key: result.manifest[key] for key in ("segments", "suppressed_total", "rows_total", "files")}
+
+    alone, shared, channels = {}, {}, {}
+    for destination in DESTINATIONS.values():
+        alone[destination.name] = counts(export_destination(con, destination, tmp_path / "alone", "2026-11-20",
+                                                            "run", []))
+    for destination in DESTINATIONS.values():
+        if destination.channel not in channels:
+            channels[destination.channel] = select_channel_members(con, destination.channel)
+        shared[destination.name] = counts(export_destination(
+            con, destination, tmp_path / "shared", "2026-11-20", "run", [],
+            channel_members=channels[destination.channel]))
+    assert shared == alone
+    assert exported(tmp_path / "shared") == exported(tmp_path / "alone")
+    assert sum(info["rows_total"] for info in alone.values()) > 500, "the audience exports people on every channel"
+
+    mindbox = DESTINATIONS["mindbox"]
+    other = select_channel_members(con, "sms" if mindbox.channel != "sms" else "email")
+    with pytest.raises(ValueError, match="mindbox: its channel is email, but the members given were selected for sms"):
+        export_destination(con, mindbox, tmp_path / "wrong", "2026-11-20", "run", [], channel_members=other)
+
+
 def test_crash_mid_export_leaves_no_partial_export(tmp_path, monkeypatch):
     destination = DESTINATIONS["mindbox"]
     con = duckdb.connect()

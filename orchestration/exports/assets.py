@@ -6,9 +6,10 @@ previous export stays the latest.
 
 Each destination stays an asset of its own (lineage, materializations, one destination re-exported from the UI:
 the step can run any subset), but the destinations selected in a run share one step: the audience is read from
-the warehouse once, each channel's audience is fingerprinted and validated once, and Great Expectations runs
-one session, so one Data Docs build (at M a step per destination cost 7.5-10.5 s a night for six, mostly those
-repeated parts; docs/performance.md, section T). A destination that fails its contract, or names a segment the
+the warehouse once, each channel's members are selected from it once (writer.select_channel_members), each
+channel's audience is fingerprinted and validated once, and Great Expectations runs one session, so one Data
+Docs build (at M a step per destination cost 7.5-10.5 s a night for six, mostly those repeated parts;
+docs/performance.md, sections T and AF). A destination that fails its contract, or names a segment the
 warehouse lacks, or fails on an error (a full disk, say), is not published and fails the step, after the other
 destinations have been published: one broken destination never holds back the others. A broken contract is not
 retried; after any other error the retry policy exports the whole selection again, which writes the same files,
@@ -21,7 +22,9 @@ import dagster as dg
 import duckdb
 
 from orchestration.exports.config import Destination, load_destinations
-from orchestration.exports.writer import ExportContractError, ExportResult, export_destination, read_audience
+from orchestration.exports.writer import (
+    ChannelMembers, ExportContractError, ExportResult, export_destination, read_audience, select_channel_members,
+)
 from orchestration.quality.checks import gate_checks
 from orchestration.resources import DataDirResource
 
@@ -111,13 +114,17 @@ def build_export_assets(destinations: list[Destination]) -> dg.AssetsDefinition:
         retry = False  # only for a failure that may pass on a second try (I/O, say), not for a broken contract
         with duckdb.connect() as con, ExportContract(paths) as contract:
             run_date = read_audience(con, paths.warehouse)
+            channels: dict[str, ChannelMembers] = {}  # each channel selected once, for all its destinations
             for destination in selected:
                 unknown = sorted(set(destination.segments) - known)
                 try:
                     if unknown:
                         raise ExportContractError(_unknown_segments_error(destination, unknown))
+                    if destination.channel not in channels:
+                        channels[destination.channel] = select_channel_members(con, destination.channel)
                     result = export_destination(con, destination, paths.exports, run_date, context.run.run_id,
-                                                checks_passed, contract_check=contract)
+                                                checks_passed, contract_check=contract,
+                                                channel_members=channels[destination.channel])
                 except ExportContractError as error:
                     context.log.error(f"{destination.name}: not published. {error}")
                     failures.append(str(error))
