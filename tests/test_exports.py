@@ -167,12 +167,12 @@ def test_destinations_sharing_their_channel_selection_write_what_each_writes_alo
             channel_members=channels[destination.channel]))
     assert shared == alone
     assert exported(tmp_path / "shared") == exported(tmp_path / "alone")
-    assert sum(info["rows_total"] for info in alone.values()) > 500, "the audience exports people on every channel"
+    assert all(info["rows_total"] > 0 for info in alone.values()), "every destination has people to export"
 
-    mindbox = DESTINATIONS["mindbox"]
-    other = select_channel_members(con, "sms" if mindbox.channel != "sms" else "email")
+    mindbox = DESTINATIONS["mindbox"]  # on email
     with pytest.raises(ValueError, match="mindbox: its channel is email, but the members given were selected for sms"):
-        export_destination(con, mindbox, tmp_path / "wrong", "2026-11-20", "run", [], channel_members=other)
+        export_destination(con, mindbox, tmp_path / "wrong", "2026-11-20", "run", [],
+                           channel_members=select_channel_members(con, "sms"))
 
 
 def test_crash_mid_export_leaves_no_partial_export(tmp_path, monkeypatch):
