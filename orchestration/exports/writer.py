@@ -53,8 +53,16 @@ class ChannelMembers:
     """The temp tables of one channel's selection from `audience` (select_channel_members)."""
 
     channel: str
-    members: str  # every row contactable on the channel, all segments, sorted by segment and customer_id
-    suppressed: str  # the other rows: people per segment and reason
+
+    @property
+    def members(self) -> str:
+        """Every row contactable on the channel, all segments, sorted by segment and customer_id."""
+        return f"{self.channel}_members"
+
+    @property
+    def suppressed(self) -> str:
+        """The other rows: people per segment and reason."""
+        return f"{self.channel}_suppressed"
 
 
 def export_destination(
@@ -124,7 +132,7 @@ def select_channel_members(con: duckdb.DuckDBPyConnection, channel: str) -> Chan
     address = CHANNELS[channel]
     # Only people contactable on this channel, with the address the channel needs, ever leave the warehouse.
     contactable = contactable_condition(channel)
-    selection = ChannelMembers(channel=channel, members=f"{channel}_members", suppressed=f"{channel}_suppressed")
+    selection = ChannelMembers(channel)
     con.execute(f"create or replace temp table {selection.members} as "
                 f"select * from audience where {contactable} order by segment, customer_id")
     con.execute(
