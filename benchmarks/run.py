@@ -574,7 +574,8 @@ def main(argv: list[str] | None = None) -> int:
 def _warehouse_rfm_seconds(full: dict) -> float:
     """Seconds the warehouse spent on what the peer computes: order summaries, customers, RFM, segments."""
     models = full["dbt"]["model_seconds"]
-    names = ["int_customer_orders_summarized", "int_customers_assembled", "customers", "customer_rfm", "export_audience"]
+    names = ["int_customer_orders_summarized", "int_customers_assembled", "customers", "int_customer_rfm_scored",
+             "customer_rfm", "export_audience"]
     names += [m for m in models if m.startswith("segment_")]
     return round(sum(models.get(n, 0.0) for n in names), 3)
 

@@ -43,7 +43,7 @@ INCREMENTAL_MODELS = {
     "int_identifiers_clustered",
     "int_identifiers_resolved", "int_records_resolved", "int_orders_unified", "int_order_lines_unified",
     "int_customer_profiles_survived", "int_customer_channels_assessed", "int_customer_orders_summarized",
-    "int_customers_assembled",
+    "int_customers_assembled", "int_customer_rfm_scored",
 }
 
 
@@ -317,6 +317,55 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
             "select count(*) filter (where days_since_last_order is distinct from (cast(? as date) - last_order_date)), "
             "count(*) filter (where as_of_date <> cast(? as date)), count(*) filter (where last_order_date is not null) "
             "from customers", [moved, moved]).fetchone()
+    assert wrong_recency[:2] == (0, 0) and wrong_recency[2] > 100
+
+
+def test_rfm_scores_are_rewritten_only_when_their_values_change(warehouse_copy):
+    """int_customer_rfm_scored scores every buyer again but writes a buyer only when one of its values changed,
+    and the customer_rfm view adds the as-of date when it is read, so moving the as-of date rewrites no buyer.
+
+    One buyer spends far more (their monetary rank moves, and so do the ranks between), one buyer leaves the
+    customers (as a merge does): the next build rewrites exactly the buyers whose values differ from before,
+    the big spender among them, deletes the one who left and equals a full build. Then the as-of date moves
+    thirty days: the view's recency follows it, and no stored buyer is rewritten.
+    """
+    model = "int_customer_rfm_scored"
+    values = f"select * exclude (changed_at, values_fingerprint) from {model}"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        as_of = con.execute("select as_of_date from int_as_of_date").fetchone()[0]
+        (big_spender, left), = [con.execute(
+            f"select min(customer_id) filter (where monetary_score = 1), max(customer_id) from {model}").fetchone()]
+        con.execute("update int_customers_assembled set net_revenue = net_revenue + 1000000 where customer_id = ?",
+                    [big_spender])
+        con.execute("delete from int_customers_assembled where customer_id = ?", [left])
+        values_before = {row[0]: row for row in con.execute(values).fetchall()}
+        stamps_before = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
+
+    as_of_var = f"{{as_of_date: '{as_of.isoformat()}'}}"
+    built = run_dbt(warehouse_copy, "run", "--select", f"{model} customer_rfm", "--vars", as_of_var)
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        values_after = {row[0]: row for row in con.execute(values).fetchall()}
+        stamps = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
+        big_spender_score = con.execute(
+            "select monetary_score from customer_rfm where customer_id = ?", [big_spender]).fetchone()[0]
+    assert set(stamps) == set(stamps_before) - {left}
+    rewritten = {key for key in stamps if stamps[key] != stamps_before[key]}
+    assert rewritten == {key for key in values_after if values_after[key] != values_before[key]}
+    assert big_spender in rewritten and big_spender_score == 5
+    assert len(rewritten) < len(stamps) / 2, "the build rewrote most buyers: it should write only the changed"
+    assert _full_build_differences(warehouse_copy, model, "--vars", as_of_var, ignored=("changed_at",)) == (0, 0)
+
+    moved = as_of + timedelta(days=30)
+    moved_var = f"{{as_of_date: '{moved.isoformat()}'}}"
+    built = run_dbt(warehouse_copy, "run", "--select", f"int_as_of_date {model} customer_rfm", "--vars", moved_var)
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        assert dict(con.execute(f"select customer_id, changed_at from {model}").fetchall()) == stamps
+        wrong_recency = con.execute(
+            "select count(*) filter (where recency_days is distinct from (cast(? as date) - last_order_date)), "
+            "count(*) filter (where as_of_date <> cast(? as date)), count(*) from customer_rfm",
+            [moved, moved]).fetchone()
     assert wrong_recency[:2] == (0, 0) and wrong_recency[2] > 100
 
 

@@ -1,7 +1,7 @@
 {#-
     A score 1..buckets for `value` across all rows of the query (the window spans the whole relation):
     1 + floor((customers strictly worse) * buckets / customers). Higher is better; with
-    higher_is_better=false the smallest value scores highest (recency in days).
+    higher_is_better=false the smallest value scores highest (a count of days since, say).
 
     Tie-safe and deterministic: rank() gives equal values the same rank, so two customers who last bought on
     the same day always get the same score, and the result depends only on the multiset of values, never on

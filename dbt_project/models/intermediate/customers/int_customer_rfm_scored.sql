@@ -1,0 +1,101 @@
+-- RFM scores per customer who has purchased, over every channel, without the as-of columns: frequency
+-- (purchases), monetary (net revenue), the three scores, the cell and the segment. customer_rfm is a view over
+-- this table that adds recency_days and the as-of date. Each dimension is scored 1..rfm_bucket_count, higher is
+-- better, by the tie-safe rfm_score macro: equal values always get equal scores and row order never matters.
+-- Recency is ranked by the last purchase date, oldest first: the same order as days since the last purchase,
+-- largest first, whatever the as-of date, so moving the as-of date changes no score. The segment comes from the
+-- rfm_segment_map seed, a range map that covers every recency x frequency cell exactly once.
+--
+-- Incremental: a night scores every buyer again (one new buyer moves the rank of many), and writes only the
+-- customers whose values differ from the stored row, compared by a hash of all their values
+-- (values_fingerprint): at M 5.6% of buyers in a one-day night, 0.36-0.38 s where rewriting every buyer took
+-- 0.63-0.67 s (docs/performance.md, section AG). A seed or bucket count edited changes the values, so the
+-- rows it moves are written too. Customers no longer buyers (merged away, or their only order gone) are
+-- deleted after the insert.
+{%- set buckets = var('rfm_bucket_count') | int %}
+{{ config(
+    materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
+    unique_key='customer_id',
+    post_hook="{{ delete_rows_no_longer_in('customer_id', 'select customer_id from ' ~ ref('int_customers_assembled') ~ ' where order_count > 0') }}",
+) }}
+
+with
+
+customers as (
+    select * from {{ ref('int_customers_assembled') }}
+),
+
+segment_map as (
+    select * from {{ ref('rfm_segment_map') }}
+),
+
+purchasers as (
+    select
+        customer_id,
+        order_count as frequency,
+        net_revenue as monetary,
+        first_order_date,
+        last_order_date,
+    from customers
+    where order_count > 0
+),
+
+scored as (
+    select
+        *,
+        {{ rfm_score('last_order_date', buckets) }} as recency_score,
+        {{ rfm_score('frequency', buckets) }} as frequency_score,
+        {{ rfm_score('monetary', buckets) }} as monetary_score,
+    from purchasers
+),
+
+segmented as (
+    select
+        scored.customer_id,
+        scored.frequency,
+        scored.monetary,
+        scored.recency_score,
+        scored.frequency_score,
+        scored.monetary_score,
+        'R' || scored.recency_score || 'F' || scored.frequency_score || 'M' || scored.monetary_score as rfm_cell,
+        segment_map.segment as rfm_segment,
+        scored.first_order_date,
+        scored.last_order_date,
+    from scored
+    left join segment_map
+        on scored.recency_score between segment_map.r_min and segment_map.r_max
+        and scored.frequency_score between segment_map.f_min and segment_map.f_max
+),
+
+fingerprinted as (
+    select
+        *,
+        -- Every value but the key, in one 64-bit hash: equal fingerprints mean equal rows but for a collision.
+        hash(*columns(* exclude (customer_id))) as values_fingerprint,
+    from segmented
+),
+
+{%- if is_incremental() %}
+{%- do require_incremental_columns(['values_fingerprint', 'changed_at']) %}
+
+changed as (
+    -- New buyers and buyers whose values changed; the unchanged keep their stored row and changed_at.
+    select * from fingerprinted
+    anti join {{ this }} as stored using (customer_id, values_fingerprint)
+),
+{%- else %}
+
+changed as (
+    select * from fingerprinted
+),
+{%- endif %}
+
+final as (
+    select
+        *,
+        {{ build_stamp() }} as changed_at
+    from changed
+)
+
+select * from final
