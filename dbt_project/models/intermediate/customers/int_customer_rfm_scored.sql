@@ -1,7 +1,8 @@
 -- RFM scores per customer who has purchased, over every channel, without the as-of columns: frequency
 -- (purchases), monetary (net revenue), the three scores, the cell and the segment. customer_rfm is a view over
 -- this table that adds recency_days and the as-of date. Each dimension is scored 1..rfm_bucket_count, higher is
--- better, by the tie-safe rfm_score macro: equal values always get equal scores and row order never matters.
+-- better, by the tie-safe rfm_value_scores macro: equal values always get equal scores and row order never
+-- matters.
 -- Recency is ranked by the last purchase date, oldest first: the same order as days since the last purchase,
 -- largest first, whatever the as-of date, so moving the as-of date changes no score. The segment comes from the
 -- rfm_segment_map seed, a range map that covers every recency x frequency cell exactly once.
@@ -41,13 +42,39 @@ purchasers as (
     where order_count > 0
 ),
 
+{%- set dimensions = [
+    ('last_order_date', 'recency_score'),
+    ('frequency', 'frequency_score'),
+    ('monetary', 'monetary_score'),
+] %}
+{%- for value, score in dimensions %}
+{{ score }}s as (
+    {{ rfm_value_scores('purchasers', value, score, buckets) }}
+),
+{% endfor %}
 scored as (
     select
-        *,
-        {{ rfm_score('last_order_date', buckets) }} as recency_score,
-        {{ rfm_score('frequency', buckets) }} as frequency_score,
-        {{ rfm_score('monetary', buckets) }} as monetary_score,
+        purchasers.*,
+        {%- for value, score in dimensions %}
+        {{ score }}s.{{ score }},
+        {%- endfor %}
     from purchasers
+    {%- for value, score in dimensions %}
+    left join {{ score }}s
+        on purchasers.{{ value }} is not distinct from {{ score }}s.{{ value }}
+    {%- endfor %}
+),
+
+segment_cells as (
+    -- The map's ranges as one row per (recency score, frequency score) cell, joined on equality: the range
+    -- join itself took 0.14 s for 552k buyers at M, as DuckDB compares every buyer with every range.
+    -- Overlapping ranges would still give a buyer two rows and a gap none, as the range join did (both are
+    -- tested on the seed).
+    select
+        segment,
+        recency_score,
+        unnest(range(f_min, f_max + 1)) as frequency_score
+    from (select *, unnest(range(r_min, r_max + 1)) as recency_score from segment_map)
 ),
 
 segmented as (
@@ -59,13 +86,13 @@ segmented as (
         scored.frequency_score,
         scored.monetary_score,
         'R' || scored.recency_score || 'F' || scored.frequency_score || 'M' || scored.monetary_score as rfm_cell,
-        segment_map.segment as rfm_segment,
+        segment_cells.segment as rfm_segment,
         scored.first_order_date,
         scored.last_order_date,
     from scored
-    left join segment_map
-        on scored.recency_score between segment_map.r_min and segment_map.r_max
-        and scored.frequency_score between segment_map.f_min and segment_map.f_max
+    left join segment_cells
+        on scored.recency_score = segment_cells.recency_score
+        and scored.frequency_score = segment_cells.frequency_score
 ),
 
 fingerprinted as (
