@@ -9,11 +9,17 @@
 --
 -- Incremental: a night scores every buyer again (one new buyer moves the rank of many), and writes only the
 -- customers whose values differ from the stored row, compared by a hash of all their values
--- (values_fingerprint): at M 5.6% of buyers in a one-day night, 0.36-0.38 s where rewriting every buyer took
--- 0.63-0.67 s (docs/performance.md, section AG). A seed or bucket count edited changes the values, so the
--- rows it moves are written too. Customers no longer buyers (merged away, or their only order gone) are
--- deleted after the insert.
+-- (values_fingerprint): 2.5% of the buyers in the benchmark's one-day night at M, where the table rebuilt
+-- with every buyer took 1.06-1.24 s of node time alone against 0.55-0.73 s (docs/performance.md, section AG).
+-- A seed or bucket count edited changes the values, so the rows it moves are written too. Customers no longer
+-- buyers (merged away, or their only order gone) are deleted after the insert.
 {%- set buckets = var('rfm_bucket_count') | int %}
+{#- Each scored value and its score column: recency on the last purchase date, as-of independent. -#}
+{%- set dimensions = [
+    ('last_order_date', 'recency_score'),
+    ('frequency', 'frequency_score'),
+    ('monetary', 'monetary_score'),
+] %}
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
@@ -41,17 +47,13 @@ purchasers as (
     from customers
     where order_count > 0
 ),
-
-{%- set dimensions = [
-    ('last_order_date', 'recency_score'),
-    ('frequency', 'frequency_score'),
-    ('monetary', 'monetary_score'),
-] %}
 {%- for value, score in dimensions %}
+
 {{ score }}s as (
     {{ rfm_value_scores('purchasers', value, score, buckets) }}
 ),
-{% endfor %}
+{%- endfor %}
+
 scored as (
     select
         purchasers.*,
