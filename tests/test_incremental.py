@@ -272,6 +272,23 @@ def test_moving_the_as_of_date_re_summarizes_the_customers_it_touches(warehouse_
     assert previous == night
 
 
+def _assert_moving_the_as_of_date_rewrites_nothing(root, model: str, stamps: dict, as_of, view: str,
+                                                   recency_column: str) -> None:
+    """Move the as-of date thirty days and build `model` and the `view` over it: no stored row of `model` is
+    rewritten (its stamps stay `stamps`), and the view's recency and as-of date follow the new date."""
+    moved = as_of + timedelta(days=30)
+    moved_var = f"{{as_of_date: '{moved.isoformat()}'}}"
+    built = run_dbt(root, "run", "--select", f"int_as_of_date {model} {view}", "--vars", moved_var)
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(root) as con:
+        assert dict(con.execute(f"select customer_id, changed_at from {model}").fetchall()) == stamps
+        wrong_recency = con.execute(
+            f"select count(*) filter (where {recency_column} is distinct from (cast(? as date) - last_order_date)), "
+            "count(*) filter (where as_of_date <> cast(? as date)), count(*) filter (where last_order_date is not null) "
+            f"from {view}", [moved, moved]).fetchone()
+    assert wrong_recency[:2] == (0, 0) and wrong_recency[2] > 100
+
+
 def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
     """int_customers_assembled writes a customer again only when one of its values changed, and the customers
     view adds the as-of date when it is read, so moving the as-of date rewrites no customer.
@@ -307,17 +324,8 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
     assert revenue == summaries
     assert _full_build_differences(warehouse_copy, model, "--vars", as_of_var, ignored=("changed_at",)) == (0, 0)
 
-    moved = as_of + timedelta(days=30)
-    moved_var = f"{{as_of_date: '{moved.isoformat()}'}}"
-    built = run_dbt(warehouse_copy, "run", "--select", f"int_as_of_date {model} customers", "--vars", moved_var)
-    assert built.returncode == 0, built.stdout[-3000:]
-    with warehouse_connection(warehouse_copy) as con:
-        assert dict(con.execute(f"select customer_id, changed_at from {model}").fetchall()) == stamps
-        wrong_recency = con.execute(
-            "select count(*) filter (where days_since_last_order is distinct from (cast(? as date) - last_order_date)), "
-            "count(*) filter (where as_of_date <> cast(? as date)), count(*) filter (where last_order_date is not null) "
-            "from customers", [moved, moved]).fetchone()
-    assert wrong_recency[:2] == (0, 0) and wrong_recency[2] > 100
+    _assert_moving_the_as_of_date_rewrites_nothing(warehouse_copy, model, stamps, as_of, "customers",
+                                                   "days_since_last_order")
 
 
 def test_rfm_scores_are_rewritten_only_when_their_values_change(warehouse_copy):
@@ -356,17 +364,8 @@ def test_rfm_scores_are_rewritten_only_when_their_values_change(warehouse_copy):
     assert len(rewritten) < len(stamps) / 2, "the build rewrote most buyers: it should write only the changed"
     assert _full_build_differences(warehouse_copy, model, "--vars", as_of_var, ignored=("changed_at",)) == (0, 0)
 
-    moved = as_of + timedelta(days=30)
-    moved_var = f"{{as_of_date: '{moved.isoformat()}'}}"
-    built = run_dbt(warehouse_copy, "run", "--select", f"int_as_of_date {model} customer_rfm", "--vars", moved_var)
-    assert built.returncode == 0, built.stdout[-3000:]
-    with warehouse_connection(warehouse_copy) as con:
-        assert dict(con.execute(f"select customer_id, changed_at from {model}").fetchall()) == stamps
-        wrong_recency = con.execute(
-            "select count(*) filter (where recency_days is distinct from (cast(? as date) - last_order_date)), "
-            "count(*) filter (where as_of_date <> cast(? as date)), count(*) from customer_rfm",
-            [moved, moved]).fetchone()
-    assert wrong_recency[:2] == (0, 0) and wrong_recency[2] > 100
+    _assert_moving_the_as_of_date_rewrites_nothing(warehouse_copy, model, stamps, as_of, "customer_rfm",
+                                                   "recency_days")
 
 
 def test_order_lines_leave_with_their_order(warehouse_copy):

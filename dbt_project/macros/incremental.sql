@@ -343,3 +343,29 @@
         or stored.{{ column }} <> {{ fingerprints }}.{{ column }}
         {%- endfor %}
 {%- endmacro %}
+
+{#-
+    The rows of `relation` (a CTE with one row per `key_column`) that a night must write: on an incremental run
+    only those new or whose values differ from the stored row, compared by one 64-bit hash of every value but
+    the key (`values_fingerprint`: equal fingerprints mean equal rows but for a collision). The unchanged keep
+    their stored row and its changed_at, so changed_at tells when a row's values last changed. A full build
+    writes every row. For the tables under a view that adds the as-of columns (int_customers_assembled,
+    int_customer_rfm_scored): the view's columns move every night, the stored ones rarely.
+-#}
+{% macro rows_with_changed_values(relation, key_column) -%}
+    {%- if is_incremental() %}
+    {%- do require_incremental_columns(['values_fingerprint', 'changed_at']) %}
+    {%- endif %}
+    select
+        fingerprinted.*,
+        {{ build_stamp() }} as changed_at
+    from (
+        select
+            *,
+            hash(*columns(* exclude ({{ key_column }}))) as values_fingerprint,
+        from {{ relation }}
+    ) as fingerprinted
+    {%- if is_incremental() %}
+    anti join {{ this }} as stored using ({{ key_column }}, values_fingerprint)
+    {%- endif %}
+{%- endmacro %}

@@ -97,34 +97,9 @@ segmented as (
         and scored.frequency_score = segment_cells.frequency_score
 ),
 
-fingerprinted as (
-    select
-        *,
-        -- Every value but the key, in one 64-bit hash: equal fingerprints mean equal rows but for a collision.
-        hash(*columns(* exclude (customer_id))) as values_fingerprint,
-    from segmented
-),
-
-{%- if is_incremental() %}
-{%- do require_incremental_columns(['values_fingerprint', 'changed_at']) %}
-
-changed as (
-    -- New buyers and buyers whose values changed; the unchanged keep their stored row and changed_at.
-    select * from fingerprinted
-    anti join {{ this }} as stored using (customer_id, values_fingerprint)
-),
-{%- else %}
-
-changed as (
-    select * from fingerprinted
-),
-{%- endif %}
-
 final as (
-    select
-        *,
-        {{ build_stamp() }} as changed_at
-    from changed
+    -- New buyers and buyers whose values changed; the unchanged keep their stored row and changed_at.
+    {{ rows_with_changed_values('segmented', 'customer_id') }}
 )
 
 select * from final

@@ -92,34 +92,9 @@ assembled as (
         on profiles.customer_id = engagement.customer_id
 ),
 
-fingerprinted as (
-    select
-        *,
-        -- Every value but the key, in one 64-bit hash: equal fingerprints mean equal rows but for a collision.
-        hash(*columns(* exclude (customer_id))) as values_fingerprint,
-    from assembled
-),
-
-{%- if is_incremental() %}
-{%- do require_incremental_columns(['values_fingerprint', 'changed_at']) %}
-
-changed as (
-    -- New customers and customers whose values changed; the unchanged keep their stored row and changed_at.
-    select * from fingerprinted
-    anti join {{ this }} as stored using (customer_id, values_fingerprint)
-),
-{%- else %}
-
-changed as (
-    select * from fingerprinted
-),
-{%- endif %}
-
 final as (
-    select
-        *,
-        {{ build_stamp() }} as changed_at
-    from changed
+    -- New customers and customers whose values changed; the unchanged keep their stored row and changed_at.
+    {{ rows_with_changed_values('assembled', 'customer_id') }}
 )
 
 select * from final
