@@ -174,6 +174,14 @@ def test_destinations_sharing_their_channel_selection_write_what_each_writes_alo
         export_destination(con, mindbox, tmp_path / "wrong", "2026-11-20", "run", [],
                            channel_members=select_channel_members(con, "sms"))
 
+    # A selection outlives the audience it was made from only by mistake: after the audience is replaced (the
+    # next night's, in a long-lived session), exporting the old selection is refused, not silently published.
+    stale = select_channel_members(con, "email")
+    load_audience(con, people[:40])
+    with pytest.raises(ValueError, match="mindbox: the email members given were selected from an earlier"):
+        export_destination(con, mindbox, tmp_path / "stale", "2026-11-20", "run", [], channel_members=stale)
+    assert not (tmp_path / "stale").exists() or not any((tmp_path / "stale").iterdir())
+
 
 def test_crash_mid_export_leaves_no_partial_export(tmp_path, monkeypatch):
     destination = DESTINATIONS["mindbox"]

@@ -53,6 +53,9 @@ class ChannelMembers:
     """The temp tables of one channel's selection from `audience` (select_channel_members)."""
 
     channel: str
+    # DuckDB's id of the `audience` table the selection was made from: a replaced audience has another, and a
+    # selection of the old one must not be exported as the new one's (export_destination refuses it).
+    audience_oid: int
 
     @property
     def members(self) -> str:
@@ -85,6 +88,10 @@ def export_destination(
     elif channel_members.channel != destination.channel:
         raise ValueError(f"export to {destination.name}: its channel is {destination.channel}, "
                          f"but the members given were selected for {channel_members.channel}")
+    elif channel_members.audience_oid != _audience_oid(con):
+        raise ValueError(f"export to {destination.name}: the {channel_members.channel} members given were selected "
+                         f"from an earlier `audience` table; select them again (select_channel_members) after "
+                         f"replacing the audience")
     exports_root.mkdir(parents=True, exist_ok=True)
     staging = exports_root / f".staging-{destination.name}-{uuid.uuid4().hex[:12]}"
     staging.mkdir()
@@ -127,12 +134,13 @@ def select_channel_members(con: duckdb.DuckDBPyConnection, channel: str) -> Chan
     Four of the six destinations are on email: selecting each one's members from the whole audience copied the
     same rows four times (0.2 s per destination at 1M persons, docs/performance.md, section AF). The rows are
     sorted by segment and customer_id, the order every file is written in, so each file reads one segment's
-    row groups and its sort finds them in order. Select again after replacing `audience`.
+    row groups and its sort finds them in order. Select again after replacing `audience`: export_destination
+    refuses a selection made from an earlier one.
     """
     address = CHANNELS[channel]
     # Only people contactable on this channel, with the address the channel needs, ever leave the warehouse.
     contactable = contactable_condition(channel)
-    selection = ChannelMembers(channel)
+    selection = ChannelMembers(channel, _audience_oid(con))
     con.execute(f"create or replace temp table {selection.members} as "
                 f"select * from audience where {contactable} order by segment, customer_id")
     con.execute(
@@ -141,6 +149,13 @@ def select_channel_members(con: duckdb.DuckDBPyConnection, channel: str) -> Chan
         f"count(*) as people from audience where not ({contactable}) group by all"
     )
     return selection
+
+
+def _audience_oid(con: duckdb.DuckDBPyConnection) -> int | None:
+    """DuckDB's id of the temp table `audience`: `create or replace` gives the new table another."""
+    rows = con.execute(
+        "select table_oid from duckdb_tables() where temporary and table_name = 'audience'").fetchall()
+    return rows[0][0] if rows else None
 
 
 def _select_members(con: duckdb.DuckDBPyConnection, destination: Destination, channel: ChannelMembers) -> None:
