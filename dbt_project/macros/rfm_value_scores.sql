@@ -1,7 +1,8 @@
 {#-
     The score 1..buckets of every distinct `value` of `relation`, as a query of two columns (`value`,
     `score_name`) to join back on the value: 1 + floor((rows strictly worse) * buckets / rows). Higher is
-    better; with higher_is_better=false the smallest value scores highest (a count of days since, say).
+    better: pass a value that grows as the customer gets better (recency is scored on the last purchase date,
+    not on the days since it).
 
     Tie-safe and deterministic: the score belongs to the value, so two customers who last bought on the same
     day always get the same score, and the result depends only on the multiset of values, never on row order
@@ -13,11 +14,11 @@
     AG). A null value is one more value, ranked last, as rank() ranks it: join with `is not distinct from`.
     Integer arithmetic, so no floating-point edge (3/5 * 5 = 3.0000000000000004) moves a bucket boundary.
 -#}
-{% macro rfm_value_scores(relation, value, score_name, buckets, higher_is_better=true) -%}
+{% macro rfm_value_scores(relation, value, score_name, buckets) -%}
     select
         {{ value }},
         cast(
-            1 + ((sum(value_rows) over (order by {{ value }} {{ 'asc' if higher_is_better else 'desc' }}) - value_rows)
+            1 + ((sum(value_rows) over (order by {{ value }}) - value_rows)
                 * {{ buckets | int }}) // sum(value_rows) over ()
             as integer
         ) as {{ score_name }}

@@ -55,7 +55,7 @@ class ChannelMembers:
     channel: str
     # DuckDB's id of the `audience` table the selection was made from: a replaced audience has another, and a
     # selection of the old one must not be exported as the new one's (export_destination refuses it).
-    audience_oid: int
+    audience_oid: int | None
 
     @property
     def members(self) -> str:
