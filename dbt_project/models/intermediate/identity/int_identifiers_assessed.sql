@@ -151,13 +151,14 @@ group_sizes as (
     select
         identifier_key,
         max(linked_values) as group_size,
-        bool_or(is_over_limit) as is_oversized,
         -- The limit broken by the widest margin explains the block; among equal margins the first linked type
-        -- alphabetically, so the explanation never depends on row order.
-        first(
-            linked_values || ' distinct ' || linked_type || ' values (limit ' || max_distinct || ')'
-            order by case when is_over_limit then 1 else 0 end desc, linked_values - max_distinct desc, linked_type
-        ) as oversize_explanation
+        -- alphabetically, so the explanation never depends on row order. Chosen among the broken limits only
+        -- and kept as numbers, worded once per shared identifier below: worded for all 7.5M co-occurrences at
+        -- M, the text cost about 2.5 of the full build's 20 CPU-seconds (docs/performance.md, section AH).
+        arg_min(
+            {'linked_values': linked_values, 'linked_type': linked_type, 'max_distinct': max_distinct},
+            (max_distinct - linked_values, linked_type)
+        ) filter (where is_over_limit) as widest_breach
     from co_occurrences_judged
     group by identifier_key
 ),
@@ -188,7 +189,10 @@ assessed as (
             when blocked_values.identifier_value is not null then 'blocked value: ' || blocked_values.reason
             when not {{ matches_pattern('identifiers.identifier_value', 'rules.value_pattern', identity_value_patterns()) }}
                 then 'does not match the personal ' || identifiers.identifier_type || ' pattern ' || rules.value_pattern
-            when group_sizes.is_oversized then 'shared: appears with ' || group_sizes.oversize_explanation
+            when group_sizes.widest_breach is not null then
+                'shared: appears with ' || group_sizes.widest_breach.linked_values || ' distinct '
+                || group_sizes.widest_breach.linked_type || ' values (limit ' || group_sizes.widest_breach.max_distinct
+                || ')'
         end as block_reason
     from identifiers
     left join rules

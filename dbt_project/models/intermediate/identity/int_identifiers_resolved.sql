@@ -97,9 +97,12 @@ identifiers as (
 ),
 
 anchors as (
+    -- First sighting to the second, then the key. Compared as a (timestamp, key) pair: the same order as the
+    -- formatted time the anchors were first chosen by (customer ids must not move), without formatting a
+    -- string for every identifier (docs/performance.md, section AH).
     select
         component,
-        arg_min(identifier_key, [strftime(first_seen_at, '%Y-%m-%d %H:%M:%S'), identifier_key]) as anchor_key
+        arg_min(identifier_key, (date_trunc('second', first_seen_at), identifier_key)) as anchor_key
     from identifiers
     group by component
 ),
