@@ -153,8 +153,9 @@ group_sizes as (
         max(linked_values) as group_size,
         -- The limit broken by the widest margin explains the block; among equal margins the first linked type
         -- alphabetically, so the explanation never depends on row order. Chosen among the broken limits only
-        -- and kept as numbers, worded once per shared identifier below: worded for all 7.5M co-occurrences at
-        -- M, the text cost about 2.5 of the full build's 20 CPU-seconds (docs/performance.md, section AH).
+        -- and kept as numbers, worded once per shared identifier below: with the text worded for all 7.5M
+        -- co-occurrences at M, this step took 3.6 of the full build's 22 CPU-seconds, now 1.8
+        -- (docs/performance.md, section AH).
         arg_min(
             {'linked_values': linked_values, 'linked_type': linked_type, 'max_distinct': max_distinct},
             (max_distinct - linked_values, linked_type)
