@@ -30,6 +30,8 @@ HISTORY_COLUMNS = {"earlier_logins"}
 # What staging does to a row it changes, for the tests that change staged rows by hand: stamp it, so the models
 # that read what was staged since they last ran see it.
 RESTAGED = "staged_at = now() at time zone 'UTC'"
+# Likewise for the per-customer models that stamp the rows they write (changed_at).
+RESTAMPED = "changed_at = now() at time zone 'UTC'"
 # Relations whose content is history, not a function of the lake.
 HISTORY_RELATIONS = {"identity_change_log", "tests_passed_through"}
 # Rows that record history inside a relation otherwise a function of the lake: the removal markers of the
@@ -43,7 +45,7 @@ INCREMENTAL_MODELS = {
     "int_identifiers_clustered",
     "int_identifiers_resolved", "int_records_resolved", "int_orders_unified", "int_order_lines_unified",
     "int_customer_profiles_survived", "int_customer_channels_assessed", "int_customer_orders_summarized",
-    "int_customers_assembled", "int_customer_rfm_scored",
+    "int_customer_engagement_summarized", "int_customers_assembled", "int_customer_rfm_scored",
 }
 
 
@@ -236,39 +238,55 @@ def _rebuild_observations_in_full(root) -> None:
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
 
 
-def _summaries_as_of(root, as_of: date) -> tuple[tuple, tuple[int, int]]:
-    """Build the order summaries incrementally as of `as_of`.
+# The per-customer models that follow the as-of date, in build order: the two summaries read it, and the customer
+# 360 re-assembles the customers whose summaries they rewrote or deleted.
+AS_OF_MODELS = ("int_customer_orders_summarized", "int_customer_engagement_summarized", "int_customers_assembled")
 
-    Returns the table's fingerprint (rows, sum of row hashes) and its differences from what a full build as of
-    that date gives (rows only in the table, rows only in the full build).
+
+def _summaries_as_of(root, as_of: date) -> tuple[dict[str, tuple], dict[str, tuple[int, int]]]:
+    """Build the order and engagement summaries and the customer 360 incrementally as of `as_of`.
+
+    Returns each table's fingerprint (rows, sum of the hashes of its values, without when each row was written)
+    and its differences from what a full build as of that date gives (rows only in the table, rows only in the
+    full build).
     """
     as_of_var = f"{{as_of_date: '{as_of.isoformat()}'}}"
-    model = "int_customer_orders_summarized"
-    built = run_dbt(root, "run", "--select", f"int_as_of_date {model}", "--vars", as_of_var)
+    built = run_dbt(root, "run", "--select", " ".join(("int_as_of_date", *AS_OF_MODELS)), "--vars", as_of_var)
     assert built.returncode == 0, built.stdout[-3000:]
     with warehouse_connection(root) as con:
-        fingerprint = con.execute(f"select count(*), sum(hash(stored))::hugeint from {model} as stored").fetchone()
-    return fingerprint, _full_build_differences(root, model, "--vars", as_of_var)
+        fingerprints = {model: con.execute(
+            f"select count(*), sum(hash(*columns(* exclude (changed_at))))::hugeint from {model}").fetchone()
+            for model in AS_OF_MODELS}
+    return fingerprints, {
+        model: _full_build_differences(root, model, "--vars", as_of_var, ignored=("changed_at",))
+        for model in AS_OF_MODELS
+    }
 
 
 def test_moving_the_as_of_date_re_summarizes_the_customers_it_touches(warehouse_copy):
     """The order summaries re-summarize only customers whose fingerprint changed; the as-of date is part of it.
+    The engagement summary follows it, and the customer 360 re-assembles the customers they touched.
 
-    Thirty days later, a month of orders leaves the two-year window; a hundred days earlier, the orders since
-    leave the summaries (customers who bought only since then lose theirs); back to the night's date, every
-    summary is what it was. Each time the incremental table equals a full build as of that date.
+    Thirty days later, a month of orders leaves the two-year window; a hundred days earlier, the orders and
+    events since leave the summaries (customers who bought or visited only since then lose theirs, and the 360
+    falls back to a customer's without them); back to the night's date, every summary is what it was. Each time
+    every table equals a full build as of that date.
     """
     with warehouse_connection(warehouse_copy) as con:
         as_of = con.execute("select as_of_date from int_as_of_date").fetchone()[0]
-        night = con.execute(
-            "select count(*), sum(hash(stored))::hugeint from int_customer_orders_summarized as stored"
-        ).fetchone()
+        night = {model: con.execute(
+            f"select count(*), sum(hash(*columns(* exclude (changed_at))))::hugeint from {model}").fetchone()
+            for model in AS_OF_MODELS}
     previous = night
     for moved in (as_of + timedelta(days=30), as_of - timedelta(days=100), as_of):
-        fingerprint, differences = _summaries_as_of(warehouse_copy, moved)
-        assert differences == (0, 0), f"as of {moved}: summaries (only incremental, only full) differ"
-        assert fingerprint != previous, f"as of {moved}: no summary changed, the test moved nothing"
-        previous = fingerprint
+        fingerprints, differences = _summaries_as_of(warehouse_copy, moved)
+        assert differences == dict.fromkeys(AS_OF_MODELS, (0, 0)), f"as of {moved}: (only incremental, only full)"
+        changed = {model for model in AS_OF_MODELS if fingerprints[model] != previous[model]}
+        assert changed == set(AS_OF_MODELS), f"as of {moved}: only {changed} changed, the test moved too little"
+        if moved < as_of:
+            lost = {model: night[model][0] - fingerprints[model][0] for model in AS_OF_MODELS[:2]}
+            assert min(lost.values()) > 0, f"as of {moved}: no customer lost a summary ({lost})"
+        previous = fingerprints
     assert previous == night
 
 
@@ -296,16 +314,26 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
     Three customers' order summaries change and a fourth customer leaves the profiles (as a merge does): the
     next build rewrites exactly the three, deletes the fourth and equals a full build. Then the as-of date moves
     thirty days: the view's recency follows it, and no stored customer is rewritten.
+    The build reads the inputs' rows stamped since it last ran, so the changed summaries are stamped as a build
+    stamps the rows it writes; a fifth customer's summary is rewritten with its values unchanged, and that
+    customer is not rewritten. A sixth customer's order summary and a seventh's engagement summary are gone, as
+    when the as-of date moves back before them (nothing is stamped then): both are rewritten without them.
     """
     model = "int_customers_assembled"
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         as_of = con.execute("select as_of_date from int_as_of_date").fetchone()[0]
         buyers = [key for (key,) in con.execute(
             "select customer_id from int_customer_orders_summarized where order_count > 0 "
-            "order by customer_id limit 4").fetchall()]
-        changed, merged_away = buyers[:3], buyers[3]
-        con.execute("update int_customer_orders_summarized set net_revenue = net_revenue + 1 "
+            "order by customer_id limit 6").fetchall()]
+        changed, merged_away, restamped, lost_orders = buyers[:3], buyers[3], buyers[4], buyers[5]
+        (lost_engagement,), = con.execute(
+            "select min(customer_id) from int_customer_engagement_summarized "
+            "where last_web_visit_at is not null and customer_id not in (?, ?, ?, ?, ?, ?)", buyers).fetchall()
+        con.execute(f"update int_customer_orders_summarized set net_revenue = net_revenue + 1, {RESTAMPED} "
                     "where customer_id in (?, ?, ?)", changed)
+        con.execute(f"update int_customer_orders_summarized set {RESTAMPED} where customer_id = ?", [restamped])
+        con.execute("delete from int_customer_orders_summarized where customer_id = ?", [lost_orders])
+        con.execute("delete from int_customer_engagement_summarized where customer_id = ?", [lost_engagement])
         con.execute("delete from int_customer_profiles_survived where customer_id = ?", [merged_away])
         stamps_before = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
 
@@ -319,9 +347,15 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
         summaries = dict(con.execute(
             "select customer_id, net_revenue from int_customer_orders_summarized where customer_id in (?, ?, ?)",
             changed).fetchall())
+        fallen_back = con.execute(
+            "select count(*) filter (where customer_id = ? and not has_purchased and net_revenue = 0), "
+            "count(*) filter (where customer_id = ? and recent_web_event_count = 0 and last_web_visit_at is null) "
+            "from customers", [lost_orders, lost_engagement]).fetchone()
     assert set(stamps) == set(stamps_before) - {merged_away}
-    assert sorted(key for key in stamps if stamps[key] != stamps_before[key]) == sorted(changed)
+    assert sorted(key for key in stamps if stamps[key] != stamps_before[key]) == sorted(
+        [*changed, lost_orders, lost_engagement])
     assert revenue == summaries
+    assert fallen_back == (1, 1)
     assert _full_build_differences(warehouse_copy, model, "--vars", as_of_var, ignored=("changed_at",)) == (0, 0)
 
     _assert_moving_the_as_of_date_rewrites_nothing(warehouse_copy, model, stamps, as_of, "customers",

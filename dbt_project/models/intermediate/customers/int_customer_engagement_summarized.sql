@@ -1,5 +1,19 @@
 -- Engagement per customer up to the as-of date: the latest email open and click (any of the customer's
 -- addresses) and web activity (events by the customer's logged-in account or devices).
+--
+-- Incremental: a night summarizes every customer again (two aggregates over the resolved messages and events,
+-- a fraction of a second at M) and writes only the customers whose values differ from the stored row, compared
+-- by a hash of all their values (values_fingerprint), so changed_at tells int_customers_assembled which
+-- customers' engagement changed. Rewriting every summary took longer than the aggregates (docs/performance.md,
+-- section AI). A customer left without engagement (merged away, or the as-of date moved back) leaves a
+-- tombstone that the post-hook deletes.
+{{ config(
+    materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
+    unique_key='customer_id',
+    post_hook="{{ delete_tombstones('values_fingerprint') }}",
+) }}
+
 with
 
 esp_activity as (
@@ -35,7 +49,7 @@ web_engagement as (
     group by customer_id
 ),
 
-final as (
+summarized as (
     select
         coalesce(email_engagement.customer_id, web_engagement.customer_id) as customer_id,
         email_engagement.last_email_open_date,
@@ -45,6 +59,18 @@ final as (
     from email_engagement
     full outer join web_engagement
         on email_engagement.customer_id = web_engagement.customer_id
+),
+
+final as (
+    -- New customers and customers whose values changed; the unchanged keep their stored row and changed_at.
+    {{ rows_with_changed_values('summarized', 'customer_id') }}
+    {%- if is_incremental() %}
+    union all by name
+    -- No engagement up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary.
+    select customer_id, {{ build_stamp() }} as changed_at
+    from {{ this }}
+    anti join summarized using (customer_id)
+    {%- endif %}
 )
 
 select * from final

@@ -9,9 +9,11 @@
 -- from the customer (identity resolution), an order the as-of date let in or out, or one that left the
 -- two-year window. A customer left without orders up to the as-of date (merged away, or the as-of date moved
 -- back) leaves a tombstone that the post-hook deletes. The fingerprints read every order, but hashing them is a
--- sixth of the aggregates' cost (docs/performance.md, section U).
+-- sixth of the aggregates' cost (docs/performance.md, section U). Every summary written carries the build's
+-- stamp (changed_at): int_customers_assembled re-assembles the customers whose inputs were stamped since it ran.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'changed_at'},
     unique_key='customer_id',
     post_hook="{{ delete_tombstones('orders_fingerprint') }}",
 ) }}
@@ -41,7 +43,7 @@ as_of_orders as {% if is_incremental() %}{{ cte_not_materialized() }}{% endif %}
 ),
 
 {%- if is_incremental() %}
-{%- do require_incremental_columns(['orders_fingerprint']) %}
+{%- do require_incremental_columns(['orders_fingerprint', 'changed_at']) %}
 
 fingerprints as (
     select
@@ -89,6 +91,7 @@ summaries as (
         arg_max(sales_channel, strftime(ordered_at, '%Y-%m-%d %H:%M:%S') || order_id) filter (where is_purchase) as last_order_sales_channel,
         ---------- what the summary was computed from
         {{ orders_fingerprint }} as orders_fingerprint,
+        {{ build_stamp() }} as changed_at,
     from orders_to_summarize
     group by customer_id
 ),
@@ -98,7 +101,7 @@ final as (
     {%- if is_incremental() %}
     union all by name
     -- No order up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary.
-    select customer_id
+    select customer_id, {{ build_stamp() }} as changed_at
     from {{ this }}
     anti join fingerprints using (customer_id)
     {%- endif %}
