@@ -316,8 +316,9 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
     thirty days: the view's recency follows it, and no stored customer is rewritten.
     The build reads the inputs' rows stamped since it last ran, so the changed summaries are stamped as a build
     stamps the rows it writes; a fifth customer's summary is rewritten with its values unchanged, and that
-    customer is not rewritten. A sixth customer's order summary and a seventh's engagement summary are gone, as
-    when the as-of date moves back before them (nothing is stamped then): both are rewritten without them.
+    customer is not rewritten. A sixth customer's order summary and the engagement summaries of a customer seen
+    on the web and of one seen only in email are gone, as when the as-of date moves back before them (nothing is
+    stamped then): the three are rewritten without them.
     """
     model = "int_customers_assembled"
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
@@ -326,14 +327,18 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
             "select customer_id from int_customer_orders_summarized where order_count > 0 "
             "order by customer_id limit 6").fetchall()]
         changed, merged_away, restamped, lost_orders = buyers[:3], buyers[3], buyers[4], buyers[5]
-        (lost_engagement,), = con.execute(
-            "select min(customer_id) from int_customer_engagement_summarized "
-            "where last_web_visit_at is not null and customer_id not in (?, ?, ?, ?, ?, ?)", buyers).fetchall()
+        lost_engagement = [con.execute(
+            f"select min(customer_id) from int_customer_engagement_summarized where {seen} "
+            "and customer_id not in (?, ?, ?, ?, ?, ?)", buyers).fetchone()[0] for seen in (
+                "last_web_visit_at is not null",
+                "last_web_visit_at is null and last_email_open_date is not null",
+            )]
+        assert None not in lost_engagement, "the sample has no customer seen only in email, or none on the web"
         con.execute(f"update int_customer_orders_summarized set net_revenue = net_revenue + 1, {RESTAMPED} "
                     "where customer_id in (?, ?, ?)", changed)
         con.execute(f"update int_customer_orders_summarized set {RESTAMPED} where customer_id = ?", [restamped])
         con.execute("delete from int_customer_orders_summarized where customer_id = ?", [lost_orders])
-        con.execute("delete from int_customer_engagement_summarized where customer_id = ?", [lost_engagement])
+        con.execute("delete from int_customer_engagement_summarized where customer_id in (?, ?)", lost_engagement)
         con.execute("delete from int_customer_profiles_survived where customer_id = ?", [merged_away])
         stamps_before = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
 
@@ -349,13 +354,14 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
             changed).fetchall())
         fallen_back = con.execute(
             "select count(*) filter (where customer_id = ? and not has_purchased and net_revenue = 0), "
-            "count(*) filter (where customer_id = ? and recent_web_event_count = 0 and last_web_visit_at is null) "
-            "from customers", [lost_orders, lost_engagement]).fetchone()
+            "count(*) filter (where customer_id in (?, ?) and recent_web_event_count = 0 and last_web_visit_at is null "
+            "and last_email_open_date is null and last_email_click_date is null) "
+            "from customers", [lost_orders, *lost_engagement]).fetchone()
     assert set(stamps) == set(stamps_before) - {merged_away}
     assert sorted(key for key in stamps if stamps[key] != stamps_before[key]) == sorted(
-        [*changed, lost_orders, lost_engagement])
+        [*changed, lost_orders, *lost_engagement])
     assert revenue == summaries
-    assert fallen_back == (1, 1)
+    assert fallen_back == (1, 2)
     assert _full_build_differences(warehouse_copy, model, "--vars", as_of_var, ignored=("changed_at",)) == (0, 0)
 
     _assert_moving_the_as_of_date_rewrites_nothing(warehouse_copy, model, stamps, as_of, "customers",

@@ -65,7 +65,7 @@ engagement as {{ cte_not_materialized() }} (
 {%- if is_incremental() %}
 {%- set assembled_through = changed_watermark() %}
 
-customers_to_assemble as (
+customers_to_assemble as {{ cte_materialized() }} (
     {%- for input in ['profiles', 'channels', 'order_summaries', 'engagement'] %}
     select customer_id from {{ input }} where changed_at > {{ assembled_through }}
     union
@@ -141,6 +141,10 @@ assembled as (
         {{ 'engagement.' ~ column if default is none else 'coalesce(engagement.' ~ column ~ ', ' ~ default ~ ')' }} as {{ column }},
         {%- endfor %}
     from profiles
+    {%- if is_incremental() %}
+    semi join customers_to_assemble
+        on profiles.customer_id = customers_to_assemble.customer_id
+    {%- endif %}
     {%- for channel in ['email', 'sms', 'push'] %}
     left join {{ channel }}_channel
         on profiles.customer_id = {{ channel }}_channel.customer_id
@@ -149,10 +153,6 @@ assembled as (
         on profiles.customer_id = order_summaries.customer_id
     left join engagement_to_assemble as engagement
         on profiles.customer_id = engagement.customer_id
-    {%- if is_incremental() %}
-    semi join customers_to_assemble
-        on profiles.customer_id = customers_to_assemble.customer_id
-    {%- endif %}
 ),
 
 final as (
