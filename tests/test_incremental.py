@@ -208,15 +208,18 @@ def _full_build_differences(root, model: str, *dbt_args: str, ignored: tuple[str
     return _full_builds_differences(root, (model,), *dbt_args, ignored=ignored, stored_rows=stored_rows)[model]
 
 
-def _full_builds_differences(root, models: tuple[str, ...], *dbt_args: str, ignored: tuple[str, ...] = (),
+def _full_builds_differences(root, models, *dbt_args: str,
+                             ignored: tuple[str, ...] | dict[str, tuple[str, ...]] = (),
                              stored_rows: str = "") -> dict[str, tuple[int, int]]:
-    """`_full_build_differences` for each of `models`, compiled in one dbt invocation."""
+    """`_full_build_differences` for each of `models`, compiled in one dbt invocation. `ignored`: the columns
+    left out of every model, or of each model by name."""
     compiled = run_dbt(root, "compile", "--full-refresh", "--select", " ".join(models), *dbt_args)
     assert compiled.returncode == 0, compiled.stdout[-3000:]
-    columns = f"* exclude ({', '.join(ignored)})" if ignored else "*"
     differences = {}
     with warehouse_connection(root) as con:
         for model in models:
+            left_out = ignored.get(model, ()) if isinstance(ignored, dict) else ignored
+            columns = f"* exclude ({', '.join(left_out)})" if left_out else "*"
             (full_build_sql,) = (dbt_target_dir(root) / "compiled").rglob(f"{model}.sql")
             full = f"(select {columns} from ({full_build_sql.read_text(encoding='utf-8')}))"
             stored = f"select {columns} from {model} {stored_rows}"
@@ -230,14 +233,12 @@ def _full_builds_differences(root, models: tuple[str, ...], *dbt_args: str, igno
 def _differing_from_full_builds(root, models) -> dict[str, tuple[int, int]]:
     """The models whose stored rows differ from a full build of each (`_full_build_differences`, leaving out the
     columns that say when a row was written), with their differences: empty when every model equals its build."""
-    differences = {}
-    for model in models:
-        with warehouse_connection(root) as con:
-            stamps = tuple(sorted((BUILD_DEPENDENT_COLUMNS | HISTORY_COLUMNS) & {
-                name for (name,) in con.execute(
-                    "select column_name from information_schema.columns where table_name = ?", [model]).fetchall()
-            }))
-        differences[model] = _full_build_differences(root, model, ignored=stamps)
+    with warehouse_connection(root) as con:
+        stamps = {model: tuple(sorted((BUILD_DEPENDENT_COLUMNS | HISTORY_COLUMNS) & {
+            name for (name,) in con.execute(
+                "select column_name from information_schema.columns where table_name = ?", [model]).fetchall()
+        })) for model in models}
+    differences = _full_builds_differences(root, models, ignored=stamps)
     return {model: d for model, d in differences.items() if d != (0, 0)}
 
 
