@@ -39,6 +39,8 @@ def test_every_stage_is_timed_in_both_runs(report):
             assert stage["peak_rss_bytes"] > 0, f"{run}: stage {name} has no memory figure"
         assert data[run]["total_seconds"] >= sum(s["seconds"] for s in stages.values()) * 0.95
         assert stages["ingest"]["rows_per_second"] > 0
+    for run in ("full", "incremental", "unchanged"):
+        assert data[run]["dbt"]["failures"] == [], f"{run}: dbt nodes did not succeed"
     assert len(data["full"]["dump_dates"]) == 2 and len(data["incremental"]["dump_dates"]) == 1
 
 
