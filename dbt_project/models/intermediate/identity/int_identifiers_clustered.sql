@@ -70,19 +70,12 @@ candidate_nodes as {{ cte_materialized() }} (
 ),
 
 candidate_links as (
-    -- Every link of every candidate, once.
+    -- Every link of every candidate, once. One scan of the links probed at both ends: a semi join per end read
+    -- the 12M links twice (the model's query alone at M, one-day night: 1.16-1.20 s -> 0.99-1.04 s).
     select distinct node_a, node_b
-    from (
-        select node_a, node_b
-        from record_links
-        semi join candidate_nodes
-            on record_links.node_a = candidate_nodes.node
-        union all
-        select node_a, node_b
-        from record_links
-        semi join candidate_nodes
-            on record_links.node_b = candidate_nodes.node
-    ) as touching
+    from record_links
+    where node_a in (select node from candidate_nodes)
+        or node_b in (select node from candidate_nodes)
 ),
 
 candidate_neighbourhoods as (
