@@ -39,9 +39,15 @@ def test_every_stage_is_timed_in_both_runs(report):
             assert stage["peak_rss_bytes"] > 0, f"{run}: stage {name} has no memory figure"
         assert data[run]["total_seconds"] >= sum(s["seconds"] for s in stages.values()) * 0.95
         assert stages["ingest"]["rows_per_second"] > 0
-    for run in ("full", "incremental", "unchanged"):
-        assert data[run]["dbt"]["failures"] == [], f"{run}: dbt nodes did not succeed"
     assert len(data["full"]["dump_dates"]) == 2 and len(data["incremental"]["dump_dates"]) == 1
+
+
+@pytest.mark.slow
+def test_every_dbt_node_succeeds_in_every_night(report):
+    # Exposures report "no-op" and are no failure; before that was known, every night listed all six.
+    data, _ = report
+    for run in ("full", "incremental", "unchanged"):
+        assert data[run]["dbt"]["failures"] == [], f"{run}: these dbt nodes did not succeed"
 
 
 @pytest.mark.slow
