@@ -71,7 +71,10 @@ candidate_nodes as {{ cte_materialized() }} (
 
 candidate_links as (
     -- Every link of every candidate, once. One scan of the links probed at both ends: a semi join per end read
-    -- the 12M links twice (the model's query alone at M, one-day night: 1.16-1.20 s -> 0.99-1.04 s).
+    -- the 12M links twice (the model's query alone at M, one-day night: 1.16-1.20 s -> 0.99-1.04 s). A link missed
+    -- here would cost time, not correctness: the candidate's fingerprint would differ from its stored one, or be
+    -- missing (a node without an edge), so its whole component is recomputed; the tombstone such a node also gets
+    -- is deleted after the insert, and its new row stays.
     select distinct node_a, node_b
     from record_links
     where node_a in (select node from candidate_nodes)
