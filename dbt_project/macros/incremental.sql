@@ -257,6 +257,21 @@
 {%- endmacro %}
 
 {#-
+    The tombstones an incremental model appends for its stored rows whose `key` is no longer among `current` (a
+    relation of the model holding that key): the stored row's `columns` (default: the key) and the build stamp,
+    every other column null, added with `union all by name`. delete+insert replaces the stored rows with them,
+    and the post-hook `delete_tombstones` deletes them. Nothing on a full build.
+-#}
+{% macro union_tombstones_of_stored_keys_not_in(current, key, columns=none) -%}
+    {%- if is_incremental() %}
+    union all by name
+    select {{ (columns or [key]) | join(', ') }}, {{ build_stamp() }} as changed_at
+    from {{ this }}
+    anti join {{ current }} using ({{ key }})
+    {%- endif %}
+{%- endmacro %}
+
+{#-
     The identifiers whose customer changed since this table was last built (`changed_at`): those whose
     customer_id changed or that are new (int_identifiers_resolved.changed_at), and those that started or stopped
     linking (int_identifiers_assessed.linking_changed_at). Rows resolved through any other identifier still

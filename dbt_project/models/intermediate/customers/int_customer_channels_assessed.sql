@@ -223,13 +223,8 @@ final as (
         ], 'changed_at') }} as changed_at,
     from assessed
     {{- join_previous_row('assessed', ['customer_id', 'channel']) }}
-    {%- if is_incremental() %}
-    union all by name
     -- Merged away: tombstones (no status) replace the stored rows and the post-hook deletes them.
-    select customer_id, channel, {{ build_stamp() }} as changed_at
-    from {{ this }}
-    anti join profiles using (customer_id)
-    {%- endif %}
+    {{- union_tombstones_of_stored_keys_not_in('profiles', 'customer_id', ['customer_id', 'channel']) }}
 )
 
 select * from final

@@ -64,13 +64,8 @@ summarized as (
 final as (
     -- New customers and customers whose values changed; the unchanged keep their stored row and changed_at.
     {{ rows_with_changed_values('summarized', 'customer_id') }}
-    {%- if is_incremental() %}
-    union all by name
     -- No engagement up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary.
-    select customer_id, {{ build_stamp() }} as changed_at
-    from {{ this }}
-    anti join summarized using (customer_id)
-    {%- endif %}
+    {{- union_tombstones_of_stored_keys_not_in('summarized', 'customer_id') }}
 )
 
 select * from final

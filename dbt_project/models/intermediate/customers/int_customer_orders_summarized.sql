@@ -98,13 +98,8 @@ summaries as (
 
 final as (
     select * from summaries
-    {%- if is_incremental() %}
-    union all by name
     -- No order up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary.
-    select customer_id, {{ build_stamp() }} as changed_at
-    from {{ this }}
-    anti join fingerprints using (customer_id)
-    {%- endif %}
+    {{- union_tombstones_of_stored_keys_not_in('fingerprints', 'customer_id') }}
 )
 
 select * from final

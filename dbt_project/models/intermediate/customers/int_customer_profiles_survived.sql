@@ -233,13 +233,8 @@ final as (
         {{ stamp_when_changed('survived', survived_fields + survived_sources, 'changed_at') }} as changed_at,
     from survived
     {{- join_previous_row('survived', 'customer_id') }}
-    {%- if is_incremental() %}
-    union all by name
     -- Merged away: a tombstone (no fingerprint) replaces the stored profile and the post-hook deletes it.
-    select customer_id, {{ build_stamp() }} as changed_at
-    from {{ this }}
-    anti join fingerprints using (customer_id)
-    {%- endif %}
+    {{- union_tombstones_of_stored_keys_not_in('fingerprints', 'customer_id') }}
 )
 
 select * from final
