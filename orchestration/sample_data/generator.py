@@ -35,6 +35,7 @@ from .sequences import Sequences
 from .shop import build_web_orders, customer_tables, order_tables
 from .timeline import Clock
 from .web import build_events, device_ids, event_tables
+from .write_behind import WriteBehind
 from .writers import Landing
 
 
@@ -86,37 +87,42 @@ def generate(out_root: Path, config: GeneratorConfig | None = None) -> Generatio
     landing = Landing(out_root, config, formatter)
     truth = GroundTruth(out_root)
     try:
-        for chunk in range(math.ceil(config.persons / config.chunk_size)):
-            offset = chunk * config.chunk_size
-            size = min(config.chunk_size, config.persons - offset)
+        with WriteBehind() as behind:  # the files are written while the next tables are drawn
+            for chunk in range(math.ceil(config.persons / config.chunk_size)):
+                offset = chunk * config.chunk_size
+                size = min(config.chunk_size, config.persons - offset)
 
-            def write(tables, chunk=chunk):
-                for contract, dump, table in tables:
-                    landing.write(contract, dump, table, stream(config.seed, "lines", contract.key, dump, chunk))
+                def write(tables, chunk=chunk):
+                    for contract, dump, table in tables:
+                        behind.submit(landing.write, contract, dump, table,
+                                      stream(config.seed, "lines", contract.key, dump, chunk), size=table.nbytes)
 
-            persons = generate_persons(config, calendar, chunk, offset, size, sequences, tally)
-            orders = build_web_orders(config, calendar, clock, catalog, persons, chunk, sequences, tally)
-            write(customer_tables(config, calendar, persons, chunk, tally))
-            write(order_tables(orders, calendar, totals))
-            documents = build_documents(config, calendar, clock, catalog, persons, orders, chunk, sequences, tally)
-            write(document_tables(config, calendar, persons, documents, chunk, tally, totals))
-            receipts = build_receipts(config, calendar, clock, catalog, persons, chunk, sequences, tally)
-            write(receipt_tables(calendar, receipts, totals))
-            members = build_members(config, calendar, persons, chunk)
-            write(member_tables(config, calendar, persons, members, chunk, tally))
-            events = build_events(config, calendar, clock, catalog, persons, orders, chunk, sequences)
-            write(event_tables(config, calendar, catalog, events, chunk, sequences))
-            del events
-            activity = build_activity(config, calendar, persons, members, campaigns, chunk, sequences)
-            write(activity_tables(config, calendar, persons, campaigns, activity, chunk))
+                persons = generate_persons(config, calendar, chunk, offset, size, sequences, tally)
+                orders = build_web_orders(config, calendar, clock, catalog, persons, chunk, sequences, tally)
+                write(customer_tables(config, calendar, persons, chunk, tally))
+                write(order_tables(orders, calendar, totals))
+                documents = build_documents(config, calendar, clock, catalog, persons, orders, chunk, sequences, tally)
+                write(document_tables(config, calendar, persons, documents, chunk, tally, totals))
+                receipts = build_receipts(config, calendar, clock, catalog, persons, chunk, sequences, tally)
+                write(receipt_tables(calendar, receipts, totals))
+                members = build_members(config, calendar, persons, chunk)
+                write(member_tables(config, calendar, persons, members, chunk, tally))
+                events = build_events(config, calendar, clock, catalog, persons, orders, chunk, sequences)
+                write(event_tables(config, calendar, catalog, events, chunk, sequences))
+                del events
+                activity = build_activity(config, calendar, persons, members, campaigns, chunk, sequences)
+                write(activity_tables(config, calendar, persons, campaigns, activity, chunk))
 
-            _append_truth(truth, config, persons, orders, documents, receipts, members, activity)
-            formatter.forget_dictionaries()
+                _append_truth(truth, config, persons, orders, documents, receipts, members, activity)
+                behind.submit(formatter.forget_dictionaries)  # after this chunk's tables, in the worker's order
 
-        for dump in range(calendar.days):
-            landing.write(CATALOG_WEB_FEED, dump, web_feed_table(catalog, config.seed, dump), stream(config.seed, "feed", dump))
-            landing.write(CATALOG_ERP_NOMENCLATURE, dump, nomenclature_table(catalog), stream(config.seed, "nomenclature", dump))
-            landing.write(CONTROL_TOTALS, dump, totals.table(dump), stream(config.seed, "control", dump))
+            for dump in range(calendar.days):
+                behind.submit(landing.write, CATALOG_WEB_FEED, dump, web_feed_table(catalog, config.seed, dump),
+                              stream(config.seed, "feed", dump))
+                behind.submit(landing.write, CATALOG_ERP_NOMENCLATURE, dump, nomenclature_table(catalog),
+                              stream(config.seed, "nomenclature", dump))
+                behind.submit(landing.write, CONTROL_TOTALS, dump, totals.table(dump), stream(config.seed, "control", dump))
+        # Every table is written from here on: the file-level defects work on whole files.
         landing.ensure_all(CONTRACTS)
         landing.truncate_last_lines(stream(config.seed, "truncate"))
         landing.redeliver(stream(config.seed, "redeliver"), preferred=SHOP_ORDERS)

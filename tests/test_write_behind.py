@@ -1,0 +1,107 @@
+"""WriteBehind, the generator's writer thread: calls run in the order given, the queue is bounded by bytes,
+the worker's first error reaches the caller and stops the writes after it; and the generator's files are the
+same bytes whether they are written behind the drawing or one after the other."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+
+import pytest
+
+from orchestration.sample_data import GeneratorConfig, generate
+from orchestration.sample_data import generator as generator_module
+from orchestration.sample_data.write_behind import WriteBehind
+
+
+def test_calls_run_in_the_order_submitted_and_close_waits_for_all():
+    done: list[int] = []
+    with WriteBehind() as behind:
+        for i in range(200):
+            behind.submit(done.append, i, size=10)
+    assert done == list(range(200))
+
+
+def test_submit_waits_while_the_pending_bytes_are_at_the_limit():
+    release = threading.Event()
+    second_submitted = threading.Event()
+    behind = WriteBehind(max_pending_bytes=100)
+    behind.submit(release.wait, size=80)  # one call is let through whatever its size
+
+    def submit_second():
+        behind.submit(lambda: None, size=30)  # 80 + 30 > 100: waits for the first to finish
+        second_submitted.set()
+
+    caller = threading.Thread(target=submit_second)
+    caller.start()
+    assert not second_submitted.wait(0.3)
+    release.set()
+    assert second_submitted.wait(5)
+    caller.join()
+    behind.close()
+
+
+def test_the_first_error_reaches_the_caller_and_nothing_after_it_runs():
+    done: list[str] = []
+    failed = threading.Event()
+
+    def fail():
+        failed.set()
+        raise OSError("disk full: landing/2026-11-18/web/events_20261117.jsonl")
+
+    behind = WriteBehind()
+    behind.submit(done.append, "before")
+    behind.submit(fail)
+    failed.wait(5)
+    with pytest.raises(OSError, match="disk full"):
+        for _ in range(1000):  # the next submit after the failure raises it
+            behind.submit(done.append, "after")
+    with pytest.raises(OSError, match="disk full"):
+        behind.close()
+    assert done == ["before"]  # nothing written past the failed write
+
+
+def test_an_error_in_the_caller_drops_what_is_still_queued():
+    release = threading.Event()
+    done: list[int] = []
+    with pytest.raises(KeyError, match="drawing failed"):
+        with WriteBehind() as behind:
+            behind.submit(release.wait)  # the worker is busy with this one when the caller fails
+            for i in range(5):
+                behind.submit(done.append, i)
+            threading.Timer(0.5, release.set).start()
+            raise KeyError("drawing failed")
+    assert done == []
+
+
+class _InOrder:
+    """The generator as it was before the writer thread: each call runs when submitted."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def submit(self, call, *args, size: int = 0) -> None:
+        call(*args)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_files_written_behind_are_the_bytes_written_in_sequence(tmp_path, monkeypatch):
+    config = GeneratorConfig(persons=900, days=3, chunk_size=300)  # three chunks: the drawing runs ahead of writes
+    monkeypatch.setattr(generator_module, "WriteBehind", _InOrder)
+    generate(tmp_path / "in_order", config)
+    monkeypatch.setattr(generator_module, "WriteBehind", functools.partial(WriteBehind, max_pending_bytes=1 << 40))
+    generate(tmp_path / "behind", config)
+    in_order, behind = _tree(tmp_path / "in_order"), _tree(tmp_path / "behind")
+    assert len(in_order) > 50
+    assert behind.keys() == in_order.keys()
+    assert [name for name in in_order if behind[name] != in_order[name]] == []
