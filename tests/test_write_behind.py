@@ -1,6 +1,7 @@
-"""WriteBehind, the generator's writer thread: calls run in the order given, the queue is bounded by bytes,
-the worker's first error reaches the caller and stops the writes after it; and the generator's files are the
-same bytes whether they are written behind the drawing or one after the other."""
+"""How the generator writes: WriteBehind, its writer thread (calls run in the order given, the queue is bounded by
+bytes, the worker's first error reaches the caller and stops the writes after it), the generator's files the
+same bytes whether written behind the drawing or one after the other, and lines written in an order with
+repeated rows."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import functools
 import threading
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from orchestration.sample_data import GeneratorConfig, generate
 from orchestration.sample_data import generator as generator_module
+from orchestration.sample_data.formatting import lines_in_order
 from orchestration.sample_data.write_behind import WriteBehind
 
 
@@ -105,3 +109,21 @@ def test_files_written_behind_are_the_bytes_written_in_sequence(tmp_path, monkey
     assert len(in_order) > 50
     assert behind.keys() == in_order.keys()
     assert [name for name in in_order if behind[name] != in_order[name]] == []
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_lines_in_order_are_the_lines_taken_in_that_order(kind):
+    rng = np.random.default_rng(3)
+    words = [f"{i},{'x' * int(rng.integers(0, 5))}\n" for i in range(600)]
+    lines = pa.chunked_array([words[:250], [], words[250:251], words[251:]], kind)  # an empty chunk, a chunk of one
+    orders = [
+        np.arange(600),  # no repeated row: one slice per chunk
+        np.sort(np.r_[np.arange(600), rng.integers(0, 600, 40)], kind="stable"),  # repeats next to their source
+        rng.permutation(600),
+        np.array([599, 0, 250, 250, 251]),
+        np.array([], dtype=np.int64),
+    ]
+    for order in orders:
+        written = b"".join(lines_in_order(lines, order))
+        assert written == "".join(lines.take(pa.array(order, pa.int64())).to_pylist()).encode()
+    assert len(lines_in_order(lines, np.arange(600))) == 3

@@ -15,6 +15,7 @@ and embedded quotes are doubled. Files without quoting (the tab-separated feed) 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -154,14 +155,14 @@ class LineFormatter:
     def forget_dictionaries(self) -> None:
         self._scanned.clear()
 
-    def _needs_escaping(self, column: pa.ChunkedArray, special: np.ndarray) -> bool:
+    def _needs_escaping(self, column: pa.ChunkedArray, special: SpecialBytes) -> bool:
         for chunk in column.chunks:
             if pa.types.is_dictionary(chunk.type):
                 values = chunk.dictionary
                 data = values.buffers()[2]
                 if data is None:
                     continue
-                key = (data.address, data.size, values.offset, len(values), special.tobytes())
+                key = (data.address, data.size, values.offset, len(values), special)
                 if key not in self._scanned:
                     self._scanned[key] = (data, _has_special(values, special))
                 found = self._scanned[key][1]
@@ -201,20 +202,31 @@ def _compact(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column
 
 
-def _special_bytes(contract: TableContract) -> np.ndarray:
-    """Bytes that force quoting (CSV) or escaping (JSON). All are ASCII, and UTF-8 never uses ASCII bytes
-    inside a multi-byte character, so scanning raw bytes is exact."""
-    table = np.zeros(256, bool)
+class SpecialBytes(NamedTuple):
+    """Bytes that force quoting (CSV) or escaping (JSON): every byte below ``below``, and ``values``."""
+
+    below: int
+    values: tuple[int, ...]
+
+
+def _special_bytes(contract: TableContract) -> SpecialBytes:
+    """All are ASCII, and UTF-8 never uses ASCII bytes inside a multi-byte character, so scanning raw bytes is
+    exact."""
     if contract.format == "jsonl":
-        table[:32] = True
-        table[[ord('"'), ord("\\")]] = True
-    elif contract.quote is not None:
-        table[[ord(contract.delimiter), ord(contract.quote), ord("\r"), ord("\n")]] = True
-    return table
+        return SpecialBytes(32, (ord('"'), ord("\\")))
+    if contract.quote is not None:
+        return SpecialBytes(0, tuple(sorted({ord(contract.delimiter), ord(contract.quote), ord("\r"), ord("\n")})))
+    return SpecialBytes(0, ())
 
 
-def _has_special(values: pa.Array, special: np.ndarray) -> bool:
-    if len(values) == 0 or not special.any():
+# Scanned in blocks that stay in the CPU cache, stopping at the first block with a special byte. A comparison
+# per special byte is 4-6x faster than looking every byte up in a 256-entry table (0.15-0.21 s against 0.90 s
+# for the 263 MB of text columns of 2M web events).
+_SCAN_BLOCK = 1 << 16
+
+
+def _has_special(values: pa.Array, special: SpecialBytes) -> bool:
+    if len(values) == 0 or (special.below == 0 and not special.values):
         return False
     offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
     _, offsets_buffer, data_buffer = values.buffers()
@@ -222,14 +234,38 @@ def _has_special(values: pa.Array, special: np.ndarray) -> bool:
         return False
     offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[values.offset : values.offset + len(values) + 1]
     data = np.frombuffer(data_buffer, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
-    return bool(special[data].any())
+    for start in range(0, len(data), _SCAN_BLOCK):  # one iteration per 64 KiB block, not per value
+        block = data[start : start + _SCAN_BLOCK]
+        if special.below and (block < special.below).any():
+            return True
+        if any((block == value).any() for value in special.values):
+            return True
+    return False
 
 
-def concatenated(lines: pa.Array) -> memoryview:
-    """The lines of one array back to back (they carry their own line endings), without copying."""
-    if len(lines) == 0:
-        return memoryview(b"")
+def _offsets_and_data(lines: pa.Array) -> tuple[np.ndarray, memoryview]:
     offsets_type = np.int64 if pa.types.is_large_string(lines.type) else np.int32
     _, offsets_buffer, data_buffer = lines.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[lines.offset : lines.offset + len(lines) + 1]
-    return memoryview(data_buffer)[int(offsets[0]) : int(offsets[-1])]
+    return offsets, memoryview(data_buffer) if data_buffer is not None else memoryview(b"")
+
+
+def lines_in_order(lines: pa.ChunkedArray, order: np.ndarray) -> list[memoryview]:
+    """The lines (each with its line ending) in ``order``, the source row of every output line, as slices of
+    the lines' own buffers, without copying. A run of consecutive rows within one chunk is one slice, so a
+    batch without repeated rows is one slice per chunk, and each repeated row adds about two."""
+    if len(order) == 0:
+        return []
+    order = np.asarray(order, dtype=np.int64)
+    first_row = np.r_[0, np.cumsum([len(chunk) for chunk in lines.chunks])].astype(np.int64)
+    chunk_of = np.searchsorted(first_row, order, side="right") - 1  # empty chunks are skipped
+    cuts = np.flatnonzero((np.diff(order) != 1) | (np.diff(chunk_of) != 0)) + 1
+    starts, ends = np.r_[0, cuts], np.r_[cuts, len(order)]
+    buffers = [_offsets_and_data(chunk) for chunk in lines.chunks]
+    pieces = []
+    for start, end in zip(starts.tolist(), ends.tolist()):  # one iteration per run of rows, not per row
+        chunk = int(chunk_of[start])
+        offsets, data = buffers[chunk]
+        low, high = int(order[start] - first_row[chunk]), int(order[end - 1] - first_row[chunk]) + 1
+        pieces.append(data[int(offsets[low]) : int(offsets[high])])
+    return pieces
