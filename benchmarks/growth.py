@@ -3,7 +3,8 @@
     python -m benchmarks.growth benchmarks/results/M benchmarks/results/2000000p
     python -m benchmarks.growth results/S results/M results/2000000p --to 10000000 --out growth.md
 
-Each figure (every night's total and stages, the floor, the dbt node seconds) is fitted with a power law over
+Each figure (every night's total and stages, the floor, the dbt node seconds, the generator's time unless a
+report reused its dumps) is fitted with a power law over
 the persons, seconds = a * persons^b, least squares on the logarithms; b is the growth exponent (1: linear, 0:
 fixed cost). The fit then gives the figure at `--to` persons (default: L, 10M), and from the extrapolated
 figures the ratios the targets are stated in. An extrapolation is a forecast from this machine's runs, not a
@@ -77,6 +78,9 @@ def figures(report: dict) -> dict[str, float | None]:
             values[f"{label}: dbt node seconds, models"] = sum(dbt.get("model_seconds", {}).values())
             values[f"{label}: dbt node seconds, tests"] = sum(dbt.get("test_seconds", {}).values())
     values["floor"] = (report.get("floor") or {}).get("seconds")
+    generation = report.get("generate") or {}
+    if not generation.get("reused"):  # reused dumps were not generated in this run: no time to compare
+        values["generation of the dumps"] = generation.get("seconds")
     return values
 
 

@@ -44,6 +44,8 @@ LANDING_BYTES_PER_PERSON = 11_500
 DERIVED_FACTOR = 2.2  # lake + warehouse + floor database + exports, relative to landing
 DISK_MARGIN_BYTES = 2 * 1024**3
 
+# The bound on the generator: M "in minutes" (read as five at most), L "within about 15 minutes".
+GENERATOR_BOUND_SECONDS = {"M": 300, "L": 900}
 STAGE_ORDER = ("ingest", "staging", "identity", "orders", "marts_rfm", "segments", "gate", "exports", "overhead")
 STAGE_LABELS = {
     "ingest": "ingest (all dumps -> Parquet lake)",
@@ -609,6 +611,12 @@ def targets(report: dict) -> dict:
         out["full_M_within_2min"] = {"target": "full run at M <= 120 s", "measured": round(full, 1), "met": full <= 120}
     if report["scale"] == "L":
         out["full_L_within_15min"] = {"target": "full run at L <= 900 s", "measured": round(full, 1), "met": full <= 900}
+    generation = report.get("generate") or {}
+    bound = GENERATOR_BOUND_SECONDS.get(report["scale"])
+    if bound and generation.get("seconds") is not None and not generation.get("reused"):
+        seconds = round(generation["seconds"], 1)
+        out[f"generator_{report['scale']}_within_bound"] = {
+            "target": f"generator at {report['scale']} <= {bound} s", "measured": seconds, "met": seconds <= bound}
     return out
 
 

@@ -141,6 +141,22 @@ def test_growth_fits_a_power_law_and_extrapolates():
     assert fit_power_law([1_000_000, 2_000_000], [0.0, 2.0]) is None, "a figure that was zero gives no exponent"
 
 
+def test_generator_bound_judged_at_m_and_l_unless_the_dumps_were_reused(report):
+    from benchmarks.run import targets
+
+    data, _ = report
+    assert not any(name.startswith("generator_") for name in targets(data)), "no bound at the smoke scale"
+    at_m = json.loads(json.dumps(data))
+    at_m["scale"] = "M"
+    at_m["generate"] = {"seconds": 250.0, "reused": False}
+    assert targets(at_m)["generator_M_within_bound"] == {
+        "target": "generator at M <= 300 s", "measured": 250.0, "met": True}
+    at_m["generate"]["seconds"] = 301.0
+    assert targets(at_m)["generator_M_within_bound"]["met"] is False
+    at_m["generate"] = {"seconds": 0.0, "reused": True}
+    assert "generator_M_within_bound" not in targets(at_m)
+
+
 def _at_scale(data: dict, factor: int, exponent: float) -> dict:
     """The smoke report as if measured at `factor` times the persons, every second grown by factor^exponent."""
     grown = json.loads(json.dumps(data))
@@ -154,6 +170,7 @@ def _at_scale(data: dict, factor: int, exponent: float) -> dict:
         for kind in ("model_seconds", "test_seconds"):
             grown[night]["dbt"][kind] = {name: s * growth for name, s in grown[night]["dbt"][kind].items()}
     grown["floor"]["seconds"] *= growth
+    grown["generate"]["seconds"] *= growth
     return grown
 
 
@@ -174,7 +191,7 @@ def test_growth_table_of_two_scales(report, tmp_path, capsys):
     measured = data["full"]["total_seconds"]
     assert cells[1:3] == [f"{measured:,.1f}", f"{measured * 4:,.1f}"] and cells[3] == "1.00"
     assert float(cells[4].replace(",", "")) == pytest.approx(measured * 40, abs=0.5)
-    for night in ("incremental night", "a night with nothing new", "floor"):
+    for night in ("incremental night", "a night with nothing new", "floor", "generation of the dumps"):
         assert any(line.startswith(f"| {night} |") for line in lines), night
     # The night with nothing new ingests nothing: milliseconds at both scales, so no exponent is fitted to them.
     idle = next(line for line in lines if line.startswith("| a night with nothing new: ingest"))

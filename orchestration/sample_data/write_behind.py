@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 
 # At M (1M persons) the generator took 114 s with 1 GiB pending, 89 s with 2, 83 s with 4 and 8: a chunk's tables
-# (250,000 persons) fit in 4 GiB, so the drawing never waits for the writes; peak memory 3.5 -> 4.2 GB.
+# (250,000 persons) fit in 4 GiB, so the drawing never waits for the writes; peak memory 3.4 -> 4.0 GiB.
 DEFAULT_MAX_PENDING_BYTES = 4 << 30
 _STOP = object()
 
