@@ -79,8 +79,8 @@ def figures(report: dict) -> dict[str, float | None]:
             values[f"{label}: dbt node seconds, tests"] = sum(dbt.get("test_seconds", {}).values())
     values["floor"] = (report.get("floor") or {}).get("seconds")
     generation = report.get("generate") or {}
-    if not generation.get("reused"):  # reused dumps were not generated in this run: no time to compare
-        values["generation of the dumps"] = generation.get("seconds")
+    if generation.get("seconds") is not None and not generation.get("reused"):  # reused: nothing generated
+        values["generation of the dumps"] = generation["seconds"]
     return values
 
 

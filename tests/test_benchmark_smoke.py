@@ -141,20 +141,19 @@ def test_growth_fits_a_power_law_and_extrapolates():
     assert fit_power_law([1_000_000, 2_000_000], [0.0, 2.0]) is None, "a figure that was zero gives no exponent"
 
 
-def test_generator_bound_judged_at_m_and_l_unless_the_dumps_were_reused(report):
+def test_generator_bound_judged_at_m_and_l_unless_the_dumps_were_reused():
     from benchmarks.run import targets
 
-    data, _ = report
-    assert not any(name.startswith("generator_") for name in targets(data)), "no bound at the smoke scale"
-    at_m = json.loads(json.dumps(data))
-    at_m["scale"] = "M"
-    at_m["generate"] = {"seconds": 250.0, "reused": False}
-    assert targets(at_m)["generator_M_within_bound"] == {
+    def report_at(scale: str, generate: dict) -> dict:
+        return {"scale": scale, "generate": generate,
+                "full": {"total_seconds": 300.0, "stages": {"identity": {"seconds": 30.0, "identifiers": 1_000_000}}}}
+
+    assert not any(name.startswith("generator_") for name in targets(report_at("S", {"seconds": 11.0})))
+    assert targets(report_at("M", {"seconds": 250.0, "reused": False}))["generator_M_within_bound"] == {
         "target": "generator at M <= 300 s", "measured": 250.0, "met": True}
-    at_m["generate"]["seconds"] = 301.0
-    assert targets(at_m)["generator_M_within_bound"]["met"] is False
-    at_m["generate"] = {"seconds": 0.0, "reused": True}
-    assert "generator_M_within_bound" not in targets(at_m)
+    assert targets(report_at("M", {"seconds": 301.0}))["generator_M_within_bound"]["met"] is False
+    assert targets(report_at("L", {"seconds": 899.0}))["generator_L_within_bound"]["met"] is True
+    assert "generator_M_within_bound" not in targets(report_at("M", {"seconds": 0.0, "reused": True}))
 
 
 def _at_scale(data: dict, factor: int, exponent: float) -> dict:

@@ -48,22 +48,48 @@ def test_submit_waits_while_the_pending_bytes_are_at_the_limit():
 
 def test_the_first_error_reaches_the_caller_and_nothing_after_it_runs():
     done: list[str] = []
-    failed = threading.Event()
+    release = threading.Event()
 
     def fail():
-        failed.set()
         raise OSError("disk full: landing/2026-11-18/web/events_20261117.jsonl")
 
     behind = WriteBehind()
     behind.submit(done.append, "before")
     behind.submit(fail)
-    failed.wait(5)
-    with pytest.raises(OSError, match="disk full"):
-        for _ in range(1000):  # the next submit after the failure raises it
-            behind.submit(done.append, "after")
+    behind.submit(release.wait)  # queued behind the failure: dropped, so it never waits
+    behind.submit(done.append, "after")
     with pytest.raises(OSError, match="disk full"):
         behind.close()
     assert done == ["before"]  # nothing written past the failed write
+    with pytest.raises(OSError, match="disk full"):  # and the error stays: a later submit raises it too
+        behind.submit(done.append, "later")
+
+
+def test_a_submit_waiting_on_the_bound_raises_when_the_worker_fails():
+    release = threading.Event()
+    behind = WriteBehind(max_pending_bytes=100)
+
+    def fail_when_released():
+        release.wait()
+        raise OSError("disk full")
+
+    behind.submit(fail_when_released, size=60)
+    threading.Timer(0.3, release.set).start()
+    with pytest.raises(OSError, match="disk full"):
+        behind.submit(lambda: None, size=60)  # 60 + 60 > 100: waits, then the failure wakes it
+    with pytest.raises(OSError, match="disk full"):
+        behind.close()
+
+
+def test_a_call_larger_than_the_bound_runs_alone_and_submit_after_close_raises():
+    done: list[str] = []
+    behind = WriteBehind(max_pending_bytes=10)
+    behind.submit(done.append, "large", size=1_000)
+    behind.submit(done.append, "next", size=1_000)  # waits until the large one is written, then runs alone
+    behind.close()
+    assert done == ["large", "next"]
+    with pytest.raises(RuntimeError, match="closed"):
+        behind.submit(done.append, "too late")
 
 
 def test_an_error_in_the_caller_drops_what_is_still_queued():

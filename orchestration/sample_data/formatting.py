@@ -228,12 +228,8 @@ _SCAN_BLOCK = 1 << 16
 def _has_special(values: pa.Array, special: SpecialBytes) -> bool:
     if len(values) == 0 or (special.below == 0 and not special.values):
         return False
-    offsets_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    _, offsets_buffer, data_buffer = values.buffers()
-    if data_buffer is None:
-        return False
-    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[values.offset : values.offset + len(values) + 1]
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    offsets, buffer = _offsets_and_data(values)
+    data = np.frombuffer(buffer, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
     for start in range(0, len(data), _SCAN_BLOCK):  # one iteration per 64 KiB block, not per value
         block = data[start : start + _SCAN_BLOCK]
         if special.below and (block < special.below).any():
@@ -243,10 +239,10 @@ def _has_special(values: pa.Array, special: SpecialBytes) -> bool:
     return False
 
 
-def _offsets_and_data(lines: pa.Array) -> tuple[np.ndarray, memoryview]:
-    offsets_type = np.int64 if pa.types.is_large_string(lines.type) else np.int32
-    _, offsets_buffer, data_buffer = lines.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[lines.offset : lines.offset + len(lines) + 1]
+def _offsets_and_data(strings: pa.Array) -> tuple[np.ndarray, memoryview]:
+    offsets_type = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    _, offsets_buffer, data_buffer = strings.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[strings.offset : strings.offset + len(strings) + 1]
     return offsets, memoryview(data_buffer) if data_buffer is not None else memoryview(b"")
 
 

@@ -30,7 +30,8 @@ class WriteBehind:
     ``submit(call, *args, size=n)`` waits while the calls queued or running already hold ``max_pending_bytes``
     (one call is always let through, whatever its size). The worker's first error is raised in the caller at
     its next ``submit`` or at ``close``; the calls queued after it are dropped, so nothing is written past a
-    failed write.
+    failed write. A ``submit`` after ``close`` raises. The sizes are Arrow's ``nbytes``, which counts a
+    dictionary shared by several tables once per table, so the bound errs on the side of less memory.
     """
 
     def __init__(self, max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES, name: str = "landing-writer") -> None:
@@ -40,25 +41,35 @@ class WriteBehind:
         self._changed = threading.Condition()
         self._error: BaseException | None = None
         self._cancelled = False
+        self._stopped = False  # set by the worker when it ends, however it ends
         self._worker = threading.Thread(target=self._run, name=name, daemon=True)
         self._worker.start()
 
     def _run(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._changed:
+                    while not self._calls:
+                        self._changed.wait()
+                    item = self._calls.popleft()
+                if item is _STOP:
+                    return
+                call, args, size = item
+                del item  # the table is released once written, not held while the next one is awaited
+                if self._error is None and not self._cancelled:
+                    try:
+                        call(*args)
+                    except BaseException as error:  # handed to the caller, who decides
+                        self._error = error
+                del call, args
+                with self._changed:
+                    self._pending_bytes -= size
+                    self._changed.notify_all()
+        except BaseException as error:  # the queue's own bookkeeping failed: no call is run after this
+            self._error = self._error or error
+        finally:
             with self._changed:
-                while not self._calls:
-                    self._changed.wait()
-                item = self._calls.popleft()
-            if item is _STOP:
-                return
-            call, args, size = item
-            if self._error is None and not self._cancelled:
-                try:
-                    call(*args)
-                except BaseException as error:  # handed to the caller, who decides
-                    self._error = error
-            with self._changed:
-                self._pending_bytes -= size
+                self._stopped = True
                 self._changed.notify_all()
 
     def _raise_worker_error(self) -> None:
@@ -66,12 +77,13 @@ class WriteBehind:
             raise self._error
 
     def submit(self, call: Callable, *args, size: int = 0) -> None:
-        self._raise_worker_error()
         with self._changed:
             while (self._pending_bytes and self._pending_bytes + size > self._max_pending_bytes
-                   and self._error is None):
+                   and self._error is None and not self._stopped):
                 self._changed.wait()
             self._raise_worker_error()
+            if self._stopped:
+                raise RuntimeError("WriteBehind is closed: nothing submitted after close() is written")
             self._calls.append((call, args, size))
             self._pending_bytes += size
             self._changed.notify_all()
@@ -99,5 +111,5 @@ class WriteBehind:
             return
         try:
             self.cancel()
-        except BaseException:  # the caller's own error is the one to report; the worker's came after it
+        except Exception:  # the caller's own error is the one to report; the worker's came after it
             pass
