@@ -22,7 +22,7 @@ import math
 import sys
 from pathlib import Path
 
-from benchmarks.run import STAGE_LABELS
+from benchmarks.run import STAGE_LABELS, generation_seconds
 from orchestration.sample_data.config import SCALES
 
 L_PERSONS = SCALES["L"]
@@ -78,9 +78,9 @@ def figures(report: dict) -> dict[str, float | None]:
             values[f"{label}: dbt node seconds, models"] = sum(dbt.get("model_seconds", {}).values())
             values[f"{label}: dbt node seconds, tests"] = sum(dbt.get("test_seconds", {}).values())
     values["floor"] = (report.get("floor") or {}).get("seconds")
-    generation = report.get("generate") or {}
-    if generation.get("seconds") is not None and not generation.get("reused"):  # reused: nothing generated
-        values["generation of the dumps"] = generation["seconds"]
+    generated = generation_seconds(report)
+    if generated is not None:
+        values["generation of the dumps"] = generated
     return values
 
 
