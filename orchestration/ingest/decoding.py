@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,8 +104,12 @@ def diagnose_utf8(landed_path: Path, scratch_dir: Path) -> None:
 def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> DecodedFile:
     """Validate (and if needed transcode) one file, computing its checksum on the same pass.
 
-    The checksum runs on a worker thread, one chunk behind the decoder: hashlib releases the GIL, the codecs
-    do not, so the two overlap. The line of a decoding error is counted only when there is one.
+    The checksum and the writes of the UTF-8 copy run on two worker threads, each one chunk behind the
+    decoder: hashlib and file writes release the GIL, the codecs do not, so all three overlap. Written in turn,
+    the copy of the 1.24 GB ERP file at M took 4.8-9.3 s, as long as the disk took to accept 1.75 GB; written
+    behind the decoder, 4.4-4.7 s, about the codecs' own time (docs/performance.md, section AL). Each thread
+    keeps one chunk in flight, so memory stays at a few chunks, and the writes stay in file order. The line of
+    a decoding error is counted only when there is one.
     """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
@@ -113,12 +117,17 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
     size = 0
     last_byte = b""
     scratch_path = scratch_dir / (landed_path.name + ".utf8")
-    with landed_path.open("rb") as source, ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
+    with (
+        landed_path.open("rb") as source,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="utf8-copy") as writer,
+    ):
         first = source.read(len(UTF8_BOM))
         has_bom = first == UTF8_BOM and not needs_copy
         needs_copy = needs_copy or has_bom
         sink = scratch_path.open("wb") if needs_copy else None
         hashed: Future | None = None
+        written: Future | None = None
         try:
             chunk = first
             while chunk:
@@ -132,7 +141,10 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
                 if sink is not None:
                     if has_bom and size == 0:
                         text = text.lstrip("\ufeff")
-                    sink.write(text.encode("utf-8"))
+                    encoded = text.encode("utf-8")
+                    if written is not None:
+                        written.result()  # the previous chunk is on disk (a failed write is raised here)
+                    written = writer.submit(sink.write, encoded)
                 if UNIT_SEPARATOR in chunk:
                     raise unit_separator_error(landed_path, size + chunk.index(UNIT_SEPARATOR))
                 size += len(chunk)
@@ -147,10 +159,14 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
                     f"{landed_path}: not valid {encoding}: the file ends inside a multi-byte character "
                     f"({error.reason}); the file was probably cut off in transfer. Ask the source to re-deliver it."
                 ) from error
+            if written is not None:
+                written.result()
             if sink is not None and tail:
                 sink.write(tail.encode("utf-8"))
         finally:
             if sink is not None:
+                if written is not None:
+                    wait([written])  # never close the file under a write still running
                 sink.close()
     return DecodedFile(
         landed_path=landed_path,
