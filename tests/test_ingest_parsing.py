@@ -228,3 +228,58 @@ def test_slices_become_ordered_partition_files_with_the_file_checksum(paths, mon
     ledger = read_rows(paths.ledger_partition("pos", "receipts", DUMP) / LEDGER_FILE, order="source_file")
     assert ledger["sha256"].iloc[0] == hashlib.sha256(landed.read_bytes()).hexdigest()
     assert ledger["size_bytes"].iloc[0] == landed.stat().st_size
+
+
+# Values as sources type them, and the ways they go wrong: spaces around and inside, no-break spaces (1C's
+# thousands separator), tabs, signs, exponents, underscores, both decimal separators, partial dates.
+AWKWARD_VALUES = [
+    "12", " 12", "12 ", "  12  ", "\t12", "12\t", "1 000", "1\u00a0000", "1_000", "+7", "-7", " -7 ", "1e3", "0x1F",
+    "9223372036854775807", "9223372036854775808", "2147483648", "", " ", "\u00a0", "abc", "12abc", "1.5", "1,5",
+    " 1,5 ", "1 000,50", "1\u00a0000,50", " 1 000,50 ", "1.000,50", "1,000.50", "1,000,50", ".5", ",5", "5.", "5,",
+    "-0,01", "+1,25", "1,23456", "12345678901234,5", "123456789012345,5", "1..5", "1,,5", "- 5", "5 -", "1 5",
+    "2026-11-19", " 2026-11-19 ", "2026-11-19 10:00:00", " 2026-11-19 10:00:00 ", "2026-11-19T10:00:00Z",
+    " 2026-11-19T10:00:00Z", "2026-11-19T10:00:00Z ", "19.11.2026", " 19.11.2026", "19.11.2026 ",
+    "19.11.2026 10:00:00", " 19.11.2026 10:00:00", "19.11.2026 10:00:00 ", "19.11.2026  10:00:00", "19.11.2026 10:00",
+    "31.02.2026", "2026-13-01", "19.11.2026\t10:00:00", "\t19.11.2026 10:00:00", "19.11.2026 10:00:00 x",
+]
+
+
+def _cleaned_first_sql(contract, column, text):
+    """What the loader computed before casting as delivered first: the value cleaned, then cast once."""
+    from orchestration.ingest.parsing import DECIMAL_SQL_TYPE, sql_literal
+
+    if column.type in ("bigint", "integer"):
+        return f"try_cast(trim({text}) as {column.type})"
+    if column.type == "decimal":
+        cleaned = f"replace(replace(trim({text}), ' ', ''), chr(160), '')"
+        if contract.decimal_comma:
+            cleaned = f"replace({cleaned}, ',', '.')"
+        return f"try_cast({cleaned} as {DECIMAL_SQL_TYPE})"
+    if column.type == "date":
+        return f"cast(try_strptime(trim({text}), {sql_literal(contract.date_format)}) as date)"
+    assert column.type == "timestamp"
+    return f"try_strptime(trim({text}), {sql_literal(contract.timestamp_format)})"
+
+
+@pytest.mark.parametrize("contract", [ERP_SALES, WEB_EVENTS, POS_RECEIPTS, LOYALTY_MEMBERS])
+def test_values_cast_as_delivered_first_type_exactly_as_when_cleaned_first(contract):
+    from orchestration.ingest.parsing import typed_value_sql
+
+    con = duckdb.connect()
+    con.execute("create table delivered (value varchar)")
+    con.executemany("insert into delivered values (?)", [(v,) for v in AWKWARD_VALUES] + [(None,)])
+    checked = 0
+    for column in contract.columns:
+        if column.type not in ("bigint", "integer", "decimal", "date", "timestamp"):
+            continue
+        differing, rescued = con.execute(
+            f"select list(value) filter (where typed is distinct from reference), "
+            f"count(*) filter (where typed is not null and {column.type == 'decimal'} and value like '% %') "
+            f"from (select value, {typed_value_sql(contract, column, 'value')} as typed, "
+            f"{_cleaned_first_sql(contract, column, 'value')} as reference from delivered)"
+        ).fetchone()
+        assert not differing, f"{contract.key}.{column.name} ({column.type}) types these differently: {differing}"
+        if column.type == "decimal" and contract.decimal_comma:
+            assert rescued, "a thousands separator inside a decimal comma value is cleaned, then cast"
+        checked += 1
+    assert checked

@@ -73,26 +73,43 @@ def _quoted_field_pattern(contract: TableContract) -> str:
 
 
 def typed_value_sql(contract: TableContract, column: Column, text: str) -> str:
-    """Cast one text value to the column's type; null when it does not parse."""
+    """Cast one text value to the column's type; null when it does not parse.
+
+    Nearly every value casts as delivered, so the cast is tried on the text first and only a value it refuses is
+    cleaned (trimmed, its thousands separators removed) and tried again: the cleaning built a new string for
+    every value, and cost more than the cast itself (docs/performance.md, section AL). The result is the same:
+    DuckDB's casts and strptime accept the spaces around a value that trim() removes, and a value they accept
+    has no space, no-break space or (with a decimal comma) second separator inside for the cleaning to remove.
+    `coalesce` evaluates its second argument only where the first is null.
+    """
     if column.type == "varchar":
         return text
     if column.type in ("bigint", "integer"):
-        return f"try_cast(trim({text}) as {column.type})"
+        return _cast_as_delivered_else_cleaned(f"try_cast({{}} as {column.type})", text, f"trim({text})")
     if column.type == "decimal":
+        as_delivered = text
         cleaned = f"replace(replace(trim({text}), ' ', ''), chr(160), '')"
         if contract.decimal_comma:
+            as_delivered = f"replace({text}, ',', '.')"
             cleaned = f"replace({cleaned}, ',', '.')"
-        return f"try_cast({cleaned} as {DECIMAL_SQL_TYPE})"
+        return _cast_as_delivered_else_cleaned(f"try_cast({{}} as {DECIMAL_SQL_TYPE})", as_delivered, cleaned)
     if column.type == "date":
-        return f"cast(try_strptime(trim({text}), {sql_literal(contract.date_format)}) as date)"
+        parse = f"try_strptime({{}}, {sql_literal(contract.date_format)})"
+        return f"cast({_cast_as_delivered_else_cleaned(parse, text, f'trim({text})')} as date)"
     if column.type == "timestamp":
-        return f"try_strptime(trim({text}), {sql_literal(contract.timestamp_format)})"
+        parse = f"try_strptime({{}}, {sql_literal(contract.timestamp_format)})"
+        return _cast_as_delivered_else_cleaned(parse, text, f"trim({text})")
     if column.type == "boolean":
         words = f"lower(trim({text}))"
         trues = ", ".join(sql_literal(w) for w in TRUE_WORDS)
         falses = ", ".join(sql_literal(w) for w in FALSE_WORDS)
         return f"(case when {words} in ({trues}) then true when {words} in ({falses}) then false end)"
     raise ValueError(f"unknown column type {column.type!r} for {contract.key}.{column.name}")
+
+
+def _cast_as_delivered_else_cleaned(cast_template: str, as_delivered: str, cleaned: str) -> str:
+    """``cast_template`` (with ``{}`` for its argument) on the value as delivered, else on the cleaned value."""
+    return f"coalesce({cast_template.format(as_delivered)}, {cast_template.format(cleaned)})"
 
 
 def field_error_sql(contract: TableContract, column: Column, text: str, typed: str) -> str:
