@@ -106,8 +106,8 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
 
     The checksum and the writes of the UTF-8 copy run on two worker threads, each one chunk behind the
     decoder: hashlib and file writes release the GIL, the codecs do not, so all three overlap. Written in turn,
-    the copy of the 1.24 GB ERP file at M took 4.8-9.3 s, as long as the disk took to accept 1.75 GB; written
-    behind the decoder, 4.4-4.7 s, about the codecs' own time (docs/performance.md, section AL). Each thread
+    the copy of the 1.24 GB ERP file at M took 6.0-8.0 s, the codecs' 3.85 s plus the wait for the disk to take
+    1.75 GB; written behind the decoder, 4.6-5.3 s (docs/performance.md, section AL). Each thread
     keeps one chunk in flight, so memory stays at a few chunks, and the writes stay in file order. The line of
     a decoding error is counted only when there is one.
     """
