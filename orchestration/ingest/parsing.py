@@ -75,12 +75,14 @@ def _quoted_field_pattern(contract: TableContract) -> str:
 def typed_value_sql(contract: TableContract, column: Column, text: str) -> str:
     """Cast one text value to the column's type; null when it does not parse.
 
-    Nearly every value casts as delivered, so the cast is tried on the text first and only a value it refuses is
-    cleaned (trimmed, its thousands separators removed) and tried again: the cleaning built a new string for
-    every value, and cost more than the cast itself (docs/performance.md, section AL). The result is the same:
-    DuckDB's casts and strptime accept the spaces around a value that trim() removes, and a value they accept
-    has no space, no-break space or (with a decimal comma) second separator inside for the cleaning to remove.
-    `coalesce` evaluates its second argument only where the first is null.
+    Nearly every value casts as delivered (a decimal comma aside), so the cast is tried on it first and only a
+    value it refuses is cleaned (trimmed, its thousands separators removed) and tried again: the cleaning built
+    new strings for every value, and cost more than the cast itself (docs/performance.md, section AL). The
+    result is the same as cleaning first: a value the first cast accepts has at most ASCII whitespace around it,
+    which the casts and strptime skip, and no space or no-break space inside, so cleaning it changes nothing
+    they read; a value with other spaces around it (trim() removes every Unicode space, the casts only ASCII
+    whitespace) or separators inside is refused, then cleaned. `coalesce` evaluates its second argument only
+    where the first is null.
     """
     if column.type == "varchar":
         return text
