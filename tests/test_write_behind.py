@@ -16,7 +16,7 @@ import pytest
 from orchestration.sample_data import GeneratorConfig, generate
 from orchestration.sample_data import generator as generator_module
 from orchestration.sample_data.formatting import lines_in_order
-from orchestration.sample_data.write_behind import WriteBehind
+from orchestration.write_behind import WriteBehind
 
 
 def test_calls_run_in_the_order_submitted_and_close_waits_for_all():

@@ -12,13 +12,16 @@ from __future__ import annotations
 import codecs
 import hashlib
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestration.ingest.errors import UndecodableFileError
+from orchestration.write_behind import WriteBehind
 
 CHUNK_BYTES = 16 * 1024 * 1024
+# A WriteBehind bound that lets one call be queued or running: the next waits for it.
+ONE_CHUNK_BEHIND = 1
 UTF8_BOM = codecs.BOM_UTF8
 # The loader reads whole lines by splitting them on this control byte, which no text contains; a file that
 # does contain it is refused, since its lines cannot be read whole (the part after it would be dropped).
@@ -104,12 +107,13 @@ def diagnose_utf8(landed_path: Path, scratch_dir: Path) -> None:
 def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> DecodedFile:
     """Validate (and if needed transcode) one file, computing its checksum on the same pass.
 
-    The checksum and the writes of the UTF-8 copy run on two worker threads, each one chunk behind the
-    decoder: hashlib and file writes release the GIL, the codecs do not, so all three overlap. Written in turn,
-    the copy of the 1.24 GB ERP file at M took 6.0-8.0 s, the codecs' 3.85 s plus the wait for the disk to take
-    1.75 GB; written behind the decoder, 4.6-5.3 s (docs/performance.md, section AL). Each thread
-    keeps one chunk in flight, so memory stays at a few chunks, and the writes stay in file order. The line of
-    a decoding error is counted only when there is one.
+    The checksum and the writes of the UTF-8 copy run on two worker threads (`WriteBehind`), each one chunk
+    behind the decoder: hashlib and file writes release the GIL, the codecs do not, so all three overlap. Written
+    in turn, the copy of the 1.24 GB ERP file at M took 6.0-8.0 s, the codecs' 3.85 s plus the wait for the disk
+    to take 1.75 GB; written behind the decoder, 4.6-5.3 s (docs/performance.md, section AL). Each thread keeps
+    one chunk queued or running, so memory stays at a few chunks, the writes stay in file order, a failed write
+    is raised at the next chunk, and the copy is closed only once its writer has stopped. The line of a decoding
+    error is counted only when there is one.
     """
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
@@ -117,23 +121,18 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
     size = 0
     last_byte = b""
     scratch_path = scratch_dir / (landed_path.name + ".utf8")
-    with (
-        landed_path.open("rb") as source,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="utf8-copy") as writer,
-    ):
+    with landed_path.open("rb") as source:
         first = source.read(len(UTF8_BOM))
         has_bom = first == UTF8_BOM and not needs_copy
         needs_copy = needs_copy or has_bom
-        sink = scratch_path.open("wb") if needs_copy else None
-        hashed: Future | None = None
-        written: Future | None = None
-        try:
+        with (
+            scratch_path.open("wb") if needs_copy else nullcontext() as sink,
+            WriteBehind(max_pending_bytes=ONE_CHUNK_BEHIND, name="sha256") as hasher,
+            WriteBehind(max_pending_bytes=ONE_CHUNK_BEHIND, name="utf8-copy") as writer,
+        ):
             chunk = first
             while chunk:
-                if hashed is not None:
-                    hashed.result()  # one chunk in flight: memory stays at two chunks
-                hashed = hasher.submit(digest.update, chunk)
+                hasher.submit(digest.update, chunk, size=len(chunk))
                 try:
                     text = decoder.decode(chunk)
                 except UnicodeDecodeError as error:
@@ -142,16 +141,12 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
                     if has_bom and size == 0:
                         text = text.lstrip("\ufeff")
                     encoded = text.encode("utf-8")
-                    if written is not None:
-                        written.result()  # the previous chunk is on disk (a failed write is raised here)
-                    written = writer.submit(sink.write, encoded)
+                    writer.submit(sink.write, encoded, size=len(encoded))
                 if UNIT_SEPARATOR in chunk:
                     raise unit_separator_error(landed_path, size + chunk.index(UNIT_SEPARATOR))
                 size += len(chunk)
                 last_byte = chunk[-1:]
                 chunk = source.read(CHUNK_BYTES)
-            if hashed is not None:
-                hashed.result()
             try:
                 tail = decoder.decode(b"", final=True)
             except UnicodeDecodeError as error:
@@ -159,15 +154,8 @@ def decode_to_utf8(landed_path: Path, encoding: str, scratch_dir: Path) -> Decod
                     f"{landed_path}: not valid {encoding}: the file ends inside a multi-byte character "
                     f"({error.reason}); the file was probably cut off in transfer. Ask the source to re-deliver it."
                 ) from error
-            if written is not None:
-                written.result()
             if sink is not None and tail:
-                sink.write(tail.encode("utf-8"))
-        finally:
-            if sink is not None:
-                if written is not None:
-                    wait([written])  # never close the file under a write still running
-                sink.close()
+                writer.submit(sink.write, tail.encode("utf-8"))
     return DecodedFile(
         landed_path=landed_path,
         readable_path=scratch_path if needs_copy else landed_path,

@@ -16,6 +16,7 @@ from orchestration.ingest.contracts import (
     CATALOG_ERP_NOMENCLATURE, CATALOG_WEB_FEED, CONTRACTS, CONTROL_TOTALS, READY_MARKER, SHOP_ORDERS,
 )
 from orchestration.settings import data_paths
+from orchestration.write_behind import WriteBehind
 
 from . import reference as ref
 from .catalog import build_catalog, nomenclature_table, web_feed_table
@@ -35,7 +36,6 @@ from .sequences import Sequences
 from .shop import build_web_orders, customer_tables, order_tables
 from .timeline import Clock
 from .web import build_events, device_ids, event_tables
-from .write_behind import WriteBehind
 from .writers import Landing
 
 

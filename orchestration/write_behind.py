@@ -1,15 +1,18 @@
-"""WriteBehind: the landing files are formatted and written on one worker thread while the main thread draws
-the next tables.
+"""WriteBehind: calls run in order on one worker thread while the caller goes on with the next piece of work.
 
-Why: drawing (numpy) and writing (formatting lines in DuckDB, encoding, the file system) took about half of the
-generator's time each, one after the other, so it used 1.2 of the machine's 2 cores. Both sides spend most of
-their time outside the GIL, so they overlap on two cores. The queue is bounded by the bytes of the tables
-waiting, not by their number: the heavy draws (the web events, the messaging activity) come in bursts between
-many small tables, and a queue of a few tables would stall the drawing behind them.
+For work that spends its time outside the GIL (file writes, hashlib, DuckDB) beside a caller that holds it
+(numpy draws, Python's codecs), so the two overlap on two cores. Its users:
+- the sample data generator formats and writes each table's landing files while the next tables are drawn
+  (docs/sample_data.md). Drawing and writing took about half of its time each, one after the other. The queue
+  is bounded by the bytes of the tables waiting, not by their number: the heavy draws (the web events, the
+  messaging activity) come in bursts between many small tables, and a queue of a few tables would stall the
+  drawing behind them;
+- ingestion checksums a file being transcoded, and writes its UTF-8 copy, one chunk behind the decoder
+  (orchestration/ingest/decoding.py).
 
-Why the output stays byte for byte the same: there is one worker and one first-in-first-out queue, so every
-file's lines, their line numbers and the defect log are written in the order the tables were handed over, as
-before; every table carries its own random stream, drawn from its keys, not from what ran before it.
+Why the output stays byte for byte the same as when written in turn: there is one worker and one
+first-in-first-out queue, so every call runs in the order it was submitted (the generator's lines, their line
+numbers and its defect log; the transcoded copy's chunks).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-# At M (1M persons) the generator took 114 s with 1 GiB pending, 89 s with 2, 83 s with 4 and 8: a chunk's tables
-# (250,000 persons) fit in 4 GiB, so the drawing never waits for the writes; peak memory 3.4 -> 4.0 GiB.
+# The generator's bound. At M (1M persons) it took 114 s with 1 GiB pending, 89 s with 2, 83 s with 4 and 8:
+# a chunk's tables (250,000 persons) fit in 4 GiB, so the drawing never waits for the writes; peak memory
+# 3.4 -> 4.0 GiB.
 DEFAULT_MAX_PENDING_BYTES = 4 << 30
 _STOP = object()
 
@@ -30,8 +34,9 @@ class WriteBehind:
     ``submit(call, *args, size=n)`` waits while the calls queued or running already hold ``max_pending_bytes``
     (one call is always let through, whatever its size). The worker's first error is raised in the caller at
     its next ``submit`` or at ``close``; the calls queued after it are dropped, so nothing is written past a
-    failed write. A ``submit`` after ``close`` raises. The sizes are Arrow's ``nbytes``, which counts a
-    dictionary shared by several tables once per table, so the bound errs on the side of less memory.
+    failed write. A ``submit`` after ``close`` raises. The generator's sizes are Arrow's ``nbytes``, which counts
+    a dictionary shared by several tables once per table, so the bound errs on the side of less memory. A bound
+    of 1 keeps exactly one call queued or running.
     """
 
     def __init__(self, max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES, name: str = "landing-writer") -> None:
