@@ -13,9 +13,11 @@
 -- the customer's loyalty records and their consents), whose email or phone received a suppression event
 -- staged since the last build, and whose stored suppression no longer has its event (the messaging platform
 -- re-sent it for another address). A customer merged away leaves tombstones that the post-hook deletes.
--- changed_at moves only when a row's values change.
+-- changed_at moves only when a row's values change, so a rewritten row can keep an older one; written_at, the
+-- stamp of every row a build writes, tells the tests which rows were written since they passed.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'written_at'},
     unique_key=['customer_id', 'channel'],
     post_hook="{{ delete_tombstones('contactability_status') }}",
 ) }}
@@ -69,7 +71,7 @@ consent_fingerprints as (
 ),
 
 {% if is_incremental() %}
-{%- do require_incremental_columns(['consent_fingerprint', 'changed_at']) %}
+{%- do require_incremental_columns(['consent_fingerprint', 'changed_at', 'written_at']) %}
 stored_customers as (
     select customer_id, consent_fingerprint from {{ this }} where channel = 'email'
 ),
@@ -221,6 +223,7 @@ final as (
             'address', 'has_consent', 'consent_at', 'consent_loyalty_member_id', 'suppressed_by', 'suppressed_at',
             'contactability_status', 'is_contactable',
         ], 'changed_at') }} as changed_at,
+        {{ build_stamp() }} as written_at,
     from assessed
     {{- join_previous_row('assessed', ['customer_id', 'channel']) }}
     -- Merged away: tombstones (no status) replace the stored rows and the post-hook deletes them.

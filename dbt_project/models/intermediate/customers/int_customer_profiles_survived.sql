@@ -13,10 +13,11 @@
 -- tombstone that the post-hook deletes. The record values stay out of the fingerprint: hashing them meant
 -- joining every record with its source row every night, most of the model's cost on a night with little new
 -- (docs/performance.md, section U). changed_at moves only when a profile's values change:
--- int_customer_channels_assessed reads those. (So a rewritten row can keep an older stamp, and the tests of
--- this model read the whole table, not the rows since they passed.)
+-- int_customer_channels_assessed reads those. A rewritten row can keep an older changed_at, so the tests of
+-- this model find the rows written since they passed by written_at, the stamp of every row a build writes.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'written_at'},
     unique_key='customer_id',
     post_hook="{{ delete_tombstones('records_fingerprint') }}",
 ) }}
@@ -136,7 +137,7 @@ fingerprints as (
 ),
 
 {% if is_incremental() %}
-{%- do require_incremental_columns(['records_fingerprint', 'changed_at']) %}
+{%- do require_incremental_columns(['records_fingerprint', 'changed_at', 'written_at']) %}
 customers_to_survive as (
     {{ keys_whose_fingerprint_changed('fingerprints', 'customer_id', ['record_count', 'records_fingerprint']) }}
     union
@@ -231,6 +232,7 @@ final as (
     select
         survived.*,
         {{ stamp_when_changed('survived', survived_fields + survived_sources, 'changed_at') }} as changed_at,
+        {{ build_stamp() }} as written_at,
     from survived
     {{- join_previous_row('survived', 'customer_id') }}
     -- Merged away: a tombstone (no fingerprint) replaces the stored profile and the post-hook deletes it.

@@ -14,8 +14,11 @@
 -- removed: a removal marker of int_identifiers_observed_with_removals), so only those are looked up in the
 -- components, not every stored identifier (docs/performance.md, section Z). After a full rebuild of the
 -- observations, which has no markers, every stored identifier is, once.
+-- changed_at can stay older than the build that rewrote a row; written_at, the stamp of every row a build
+-- writes, tells the tests which rows were written since they passed.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'written_at'},
     unique_key='identifier_key',
     post_hook="{{ delete_tombstones('customer_id') }}",
 ) }}
@@ -36,6 +39,7 @@ identifier_removals as {{ cte_not_materialized() }} (
 ),
 
 {% if is_incremental() %}
+{%- do require_incremental_columns(['written_at']) %}
 components_to_anchor as (
     select component from clustered where changed_at > {{ changed_watermark() }}
     union
@@ -123,7 +127,8 @@ resolved as (
 final as (
     select
         resolved.*,
-        {{ stamp_when_changed('resolved', ['customer_id'], 'changed_at') }} as changed_at
+        {{ stamp_when_changed('resolved', ['customer_id'], 'changed_at') }} as changed_at,
+        {{ build_stamp() }} as written_at
     from resolved
     {{- join_previous_row('resolved', 'identifier_key') }}
 )

@@ -2,9 +2,11 @@
 -- including the web orders it mirrors from the shop. Reconciliation compares these with the ERP's totals.
 --
 -- Incremental: a night re-aggregates only the documents with a line staged since the last build (staging
--- never drops a line, so every other document is unchanged).
+-- never drops a line, so every other document is unchanged). written_at stamps the rows a build writes: the
+-- tests check those written since they passed.
 {{ config(
     materialized='incremental',
+    meta={'last_build_column': 'written_at'},
     unique_key='erp_document_number',
 ) }}
 
@@ -13,6 +15,7 @@ with
 sales_lines as (
     select * from {{ ref('stg_erp__sales_lines') }}
     {%- if is_incremental() %}
+    {%- do require_incremental_columns(['written_at']) %}
     where erp_document_number in (
         select erp_document_number from {{ ref('stg_erp__sales_lines') }} where loaded_at > {{ loaded_watermark() }}
     )
@@ -34,7 +37,8 @@ final as (
         min(document_date) as document_date,
         count(*) as line_count,
         sum(line_amount) as document_amount,
-        max(loaded_at) as loaded_at
+        max(loaded_at) as loaded_at,
+        {{ build_stamp() }} as written_at
     from sales_lines
     group by erp_document_number
 )
