@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from orchestration.settings import data_paths
-from tests.conftest import dbt_target_dir, run_dbt
+from tests.conftest import dbt_target_dir, run_dbt, warehouse_connection
 
 pytestmark = pytest.mark.slow
 
@@ -72,9 +72,9 @@ def test_rows_the_test_passed_on_are_checked_again_only_in_full_table_tests(ware
     assert full.returncode != 0 and "Got 1 result" in full.stdout, full.stdout
 
 
-# Models that keep a row's changed_at when a build rewrites the row unchanged: their tests find the rows written
-# since they passed by written_at, the stamp of every row a build writes. Each with its uniqueness test and the
-# first column of that test's key.
+# Models that keep a row's changed_at when a build rewrites the row unchanged, or have no other stamp (the ERP
+# documents): their tests find the rows written since they passed by written_at, the stamp of every row a build
+# writes. Each with its uniqueness test and the first column of that test's key.
 WRITTEN_AT_MODELS = {
     "int_identifiers_resolved": ("unique_int_identifiers_resolved_identifier_key", "identifier_key"),
     "int_erp_documents_aggregated": ("unique_int_erp_documents_aggregated_erp_document_number", "erp_document_number"),
@@ -84,10 +84,30 @@ WRITTEN_AT_MODELS = {
 }
 
 
+def test_the_models_stamp_every_row_they_write(two_nights):
+    """written_at is on every stored row, never older than changed_at, and moves with every write: after the
+    second night each model holds rows of both nights, and those with a changed_at hold rows written again with
+    the same values (written_at newer than changed_at), which changed_at alone would hide from the tests."""
+    with warehouse_connection(two_nights.root) as con:
+        for model in WRITTEN_AT_MODELS:
+            columns = {name for (name,) in con.execute(
+                "select column_name from information_schema.columns where table_name = ?", [model]).fetchall()}
+            unstamped, builds = con.execute(
+                f"select count(*) filter (where written_at is null), count(distinct written_at) from {model}"
+            ).fetchone()
+            assert (unstamped, builds) == (0, 2), f"{model}: {unstamped} rows without written_at, {builds} stamps"
+            if "changed_at" in columns:
+                older, newer = con.execute(
+                    f"select count(*) filter (where written_at < changed_at), "
+                    f"count(*) filter (where written_at > changed_at) from {model}").fetchone()
+                assert older == 0, f"{model}: {older} rows written before their values last changed"
+                assert newer > 0, f"{model}: no row written again with the same values"
+
+
 @pytest.mark.parametrize("model", sorted(WRITTEN_AT_MODELS))
 def test_a_row_written_since_the_test_passed_is_found_by_its_write_stamp(warehouse_copy, model):
-    """The test reads only the rows written since it passed, and still finds a stored row written again with an
-    older changed_at (here a second copy of a first-night row, as a failed delete would leave it)."""
+    """The test reads only the rows written since it passed, and still finds a stored row written again (here a
+    second copy of a first-night row, as a failed delete would leave it, with its first-night changed_at)."""
     test, key = WRITTEN_AT_MODELS[model]
     assert _dbt_test(warehouse_copy, test).returncode == 0
     assert "written_at > cast('" in _compiled_code(warehouse_copy, test)
