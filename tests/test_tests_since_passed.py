@@ -86,8 +86,9 @@ WRITTEN_AT_MODELS = {
 
 def test_the_models_stamp_every_row_they_write(two_nights):
     """written_at is on every stored row, never older than changed_at, and moves with every write: after the
-    second night each model holds rows of both nights, and those with a changed_at hold rows written again with
-    the same values (written_at newer than changed_at), which changed_at alone would hide from the tests."""
+    second night each model holds rows of more than one build (other tests may run further nights on the same
+    warehouse), and those with a changed_at hold rows written again with the same values (written_at newer than
+    changed_at), which changed_at alone would hide from the tests."""
     with warehouse_connection(two_nights.root) as con:
         for model in WRITTEN_AT_MODELS:
             columns = {name for (name,) in con.execute(
@@ -95,7 +96,8 @@ def test_the_models_stamp_every_row_they_write(two_nights):
             unstamped, builds = con.execute(
                 f"select count(*) filter (where written_at is null), count(distinct written_at) from {model}"
             ).fetchone()
-            assert (unstamped, builds) == (0, 2), f"{model}: {unstamped} rows without written_at, {builds} stamps"
+            assert unstamped == 0, f"{model}: {unstamped} rows without written_at"
+            assert builds >= 2, f"{model}: the rows of {builds} build(s) only"
             if "changed_at" in columns:
                 older, newer = con.execute(
                     f"select count(*) filter (where written_at < changed_at), "
