@@ -259,8 +259,9 @@
 {#-
     The tombstones an incremental model appends for its stored rows whose `key` is no longer among `current` (a
     relation of the model holding that key): the stored row's `columns` (default: the key) and the build stamp
-    as `changed_at`, every other column null (`written_at` too), added with `union all by name`. delete+insert replaces the stored rows with them,
-    and the post-hook `delete_tombstones` deletes them. Nothing on a full build.
+    as `changed_at`, every other column null (`written_at` too), added with `union all by name`. delete+insert
+    replaces the stored rows with them, and the post-hook `delete_tombstones` deletes them. Nothing on a full
+    build.
 -#}
 {% macro union_tombstones_of_stored_keys_not_in(current, key, columns=none) -%}
     {%- if is_incremental() %}

@@ -12,8 +12,8 @@
 
     "Since the test last passed": every row carries the start of the build that wrote it (the model's
     `meta: {last_build_column: <column>}`; build_stamp(): `written_at` in the models whose `changed_at` stays
-    older when a row is rewritten unchanged, or which have no other stamp), and after each run `record_passed_tests` notes, per
-    test and definition, the start of the run in which it passed (table tests_passed_through). A test that
+    older when a row is rewritten unchanged, or which have no other stamp), and after each run
+    `record_passed_tests` notes, per test and definition, the start of the run in which it passed (table tests_passed_through). A test that
     failed, was skipped or never ran keeps its older mark, so the next night checks the rows of the failed night
     again; a new or edited test has no mark and checks the whole table once. `--vars '{full_table_tests: true}'`
     checks every row.
