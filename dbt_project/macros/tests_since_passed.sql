@@ -7,8 +7,11 @@
     still holds for the rows written before it passed. The tests listed below therefore look at:
     - not_null, accepted_values: the rows written since the test last passed (a property of each row);
     - unique, unique_combination on columns that hold the model's unique_key: every row, old or new, that shares
-      the key's first column with such a row, so a stored row a night failed to replace is caught too.
-    Tests that compare a row with others (relationships, shares of bad values) keep reading the whole table.
+      the key's first column with such a row, so a stored row a night failed to replace is caught too;
+    - relationships to an incremental model on its unique_key (one column): the rows written since, and the
+      rows whose parent key the parent deleted since (macros/deleted_keys.sql), the only two ways a child row
+      the test passed on can lose its parent. The parent's keys are read whole: they are the test's lookup.
+    Tests that compare a row with others (shares of bad values) keep reading the whole table.
 
     "Since the test last passed": every row carries the start of the build that wrote it (the model's
     `meta: {last_build_column: <column>}`; build_stamp(): `written_at` in the models whose `changed_at` stays
@@ -40,7 +43,7 @@
 
 {#- Generic tests whose verdict on a whole table follows from their verdict on the rows written since they passed. -#}
 {% macro row_scoped_tests() -%}
-    {{ return(['unique', 'not_null', 'accepted_values', 'unique_combination']) }}
+    {{ return(['unique', 'not_null', 'accepted_values', 'unique_combination', 'relationships']) }}
 {%- endmacro %}
 
 {#- The condition selecting the rows this test needs to see, or none for the whole table. -#}
@@ -61,11 +64,14 @@
     {%- if not rows_since_passed -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- set kwargs = model.test_metadata.kwargs -%}
+    {%- if test_name == 'relationships' -%}
+        {{ return(rows_whose_parent_can_be_gone(tested, kwargs, rows_since_passed)) }}
+    {%- endif -%}
     {%- if test_name not in ['unique', 'unique_combination'] -%}
         {{ return(rows_since_passed) }}
     {%- endif -%}
     {#- Uniqueness carries over from the night's keys only if the tested columns hold the key a night replaces. -#}
-    {%- set kwargs = model.test_metadata.kwargs -%}
     {%- set tested_columns = kwargs.get('columns') or [kwargs.get('column_name')] -%}
     {%- set key_columns = key_list(tested.config.unique_key or []) -%}
     {%- if not key_columns or (key_columns | reject('in', tested_columns) | list) -%}
@@ -78,6 +84,27 @@
 {%- endmacro %}
 
 {#-
+    For a relationships test: the rows written since it passed (`rows_since_passed`), and those pointing at a key
+    the parent deleted since; none (the whole table) unless the parent is an incremental model whose unique_key
+    is the test's `field` and whose record of deleted keys reaches back to the pass.
+-#}
+{% macro rows_whose_parent_can_be_gone(tested, kwargs, rows_since_passed) -%}
+    {%- set parent_ids = model.depends_on.nodes | reject('equalto', tested.unique_id) | list -%}
+    {%- set parent = tested if not parent_ids else graph.nodes.get(parent_ids[0]) -%}
+    {%- if parent_ids | length > 1 or not parent or parent.config.materialized != 'incremental'
+        or single_key_column(parent.config) != kwargs.get('field') -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set children_of_deleted_keys = children_of_keys_deleted_since(
+        parent, kwargs.get('column_name'), test_passed_through()) -%}
+    {%- if children_of_deleted_keys is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return('(' ~ rows_since_passed ~ ' or ' ~ children_of_deleted_keys ~ ')' if children_of_deleted_keys
+        else rows_since_passed) }}
+{%- endmacro %}
+
+{#-
     `<stamp> > <when this test last passed>`: the rows written since, or none (check the whole table) when the
     test never passed with its present definition, the table does not exist yet (dbt compile on an empty
     warehouse), or full_table_tests is set. `model` is the test being compiled.
@@ -86,6 +113,16 @@
     {%- if not execute or var('full_table_tests', false) or load_relation(relation) is none -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- set passed_through = test_passed_through() -%}
+    {%- if passed_through is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {#- A literal: DuckDB skips the row groups of earlier builds, whose stamps are older. -#}
+    {{ return(stamp ~ " > " ~ passed_through) }}
+{%- endmacro %}
+
+{#- When the test being compiled last passed with its present definition, as a timestamp literal, or none. -#}
+{% macro test_passed_through() -%}
     {%- set marks = passed_tests_relation() -%}
     {%- if load_relation(marks) is none -%}
         {{ return(none) }}
@@ -95,11 +132,7 @@
         ~ "' and definition = '" ~ test_definition(model) ~ "'"
     ) -%}
     {%- set passed_through = passed.rows[0][0] if passed.rows else none -%}
-    {%- if passed_through is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {#- A literal: DuckDB skips the row groups of earlier builds, whose stamps are older. -#}
-    {{ return(stamp ~ " > cast('" ~ passed_through ~ "' as timestamp)") }}
+    {{ return(none if passed_through is none else "cast('" ~ passed_through ~ "' as timestamp)") }}
 {%- endmacro %}
 
 {% macro passed_tests_relation() -%}
