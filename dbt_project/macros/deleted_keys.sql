@@ -19,6 +19,16 @@
     {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier='deleted_keys')) }}
 {%- endmacro %}
 
+{#-
+    on-run-start: the table, created before any model runs, as two models' hooks creating it at once on dbt's
+    two threads would conflict in DuckDB's catalog.
+-#}
+{% macro create_deleted_keys_table() -%}
+    create table if not exists {{ deleted_keys_relation() }} (
+        model_id varchar, deleted_key varchar, deleted_at timestamp
+    )
+{%- endmacro %}
+
 {#- The model's unique_key when it is one column, or none. -#}
 {% macro single_key_column(node_config) -%}
     {%- set columns = key_list(node_config.get('unique_key') or []) -%}
@@ -35,7 +45,6 @@
     {%- if key_column -%}
     {%- set keys = deleted_keys_relation() -%}
     {%- set model_id = "'" ~ model.unique_id ~ "'" -%}
-    create table if not exists {{ keys }} (model_id varchar, deleted_key varchar, deleted_at timestamp);
     {%- if is_incremental() %}
     insert into {{ keys }}
     select {{ model_id }}, null, {{ build_stamp() }}
