@@ -166,27 +166,41 @@ def _customer_of_first_night_orders(con: duckdb.DuckDBPyConnection, rank: int) -
         """, [rank]).fetchone()
 
 
-def test_every_model_that_deletes_rows_keeps_a_record_of_its_keys(two_nights):
-    """Each incremental model whose post-hook deletes rows, with a one-column unique_key, has a record of the
-    keys it deleted, reaching back at least to the second night's build; the others have none. A hook deleting
-    rows without record_deleted_keys would leave its model out, and the narrowed tests would miss its deletes."""
-    from orchestration.dbt.project import parse_project
+def test_every_hook_that_deletes_rows_records_their_keys(two_nights):
+    """Every hook that deletes rows goes through delete_stored_rows, the one macro that deletes stored rows and
+    records their keys: a hook deleting otherwise would leave the narrowed relationships tests blind to its
+    deletes. After the two sample nights, each deleting model a relationships test points at has a record
+    reaching back to those tests' passes; the records of the other models were dropped."""
+    from orchestration.dbt.project import DBT_PROJECT_DIR, parse_project
 
     nodes = json.loads(parse_project().read_text())["nodes"].values()
+    recording_hooks = ("delete_tombstones(", "delete_rows_no_longer_in(", "delete_rows_of_replaced_deliveries(")
+    hooks = [hook["sql"] for node in nodes
+             for hook in node["config"].get("post-hook", []) + node["config"].get("pre-hook", [])]
+    assert all(any(call in hook for call in recording_hooks) for hook in hooks if "delete" in hook.lower())
+    macros = "".join(path.read_text() for path in (DBT_PROJECT_DIR / "macros").glob("*.sql"))
+    assert macros.count("delete from {{ this }}") == 1
+
     deleting = {
         node["unique_id"] for node in nodes
         if node["resource_type"] == "model" and node["config"]["materialized"] == "incremental"
         and any("delete" in hook["sql"] for hook in node["config"]["post-hook"])
         and isinstance(node["config"]["unique_key"], str) and "," not in node["config"]["unique_key"]
     }
-    assert len(deleting) >= 10
+    readers = {}
+    for node in nodes:
+        if (node.get("test_metadata") or {}).get("name") == "relationships":
+            for parent in set(node["depends_on"]["nodes"]) - {node["attached_node"]}:
+                readers.setdefault(parent, []).append(node["unique_id"])
+    parents = {"model.retail_cdp.int_orders_unified", "model.retail_cdp.int_customers_assembled"}
+    assert parents <= deleting & set(readers)
     with warehouse_connection(two_nights.root) as con:
         recorded = dict(con.execute(
-            "select model_id, min(deleted_at) from deleted_keys where deleted_key is null group by model_id"
-        ).fetchall())
-        second_night = con.execute("select max(changed_at) from int_orders_unified").fetchone()[0]
-    assert set(recorded) == deleting
-    assert all(since <= second_night for since in recorded.values()), recorded
+            "select model_id, deleted_at from deleted_keys where deleted_key is null").fetchall())
+        passes = dict(con.execute("select test_id, passed_through from tests_passed_through").fetchall())
+    assert set(recorded) == deleting & set(readers)
+    for parent, since in recorded.items():
+        assert since <= min(passes[test] for test in readers[parent]), parent
 
 
 def test_relationships_find_the_children_of_a_key_the_parent_deleted(warehouse_copy):
@@ -205,6 +219,33 @@ def test_relationships_find_the_children_of_a_key_the_parent_deleted(warehouse_c
     assert recorded == 1
     failed = _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS)
     assert failed.returncode != 0 and f"Got {orders} result" in failed.stdout, failed.stdout
+    narrowed = _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
+    assert "changed_at > cast('" in narrowed and "deleted_keys" in narrowed, narrowed
+
+
+def test_the_record_keeps_only_what_a_test_will_read(warehouse_copy):
+    """After a run, a parent's keys deleted before the oldest pass of the tests pointing at it are dropped and
+    its record starts at that pass; a model no test points at keeps no record. A test whose pass is older than
+    the record's start (one that comes back after it was removed) reads its whole table."""
+    parent, unread = "model.retail_cdp.int_customers_assembled", "model.retail_cdp.int_identity_edges"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.executemany("insert into deleted_keys values (?, ?, ?)", [
+            (parent, "deleted long ago", "2000-01-01"), (parent, "deleted later", "2100-01-01"),
+            (unread, "read by no test", "2100-01-01")])
+    assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        kept = con.execute("select model_id, deleted_key from deleted_keys where deleted_key is not null "
+                           "and model_id in (?, ?) order by all", [parent, unread]).fetchall()
+        since = con.execute("select deleted_at from deleted_keys where model_id = ? and deleted_key is null",
+                            [parent]).fetchone()[0]
+        passed = con.execute("select passed_through from tests_passed_through where test_id like ?",
+                             [f"%.{ORDERS_TO_CUSTOMERS_TEST}%"]).fetchone()[0]
+        assert kept == [(parent, "deleted later")]
+        assert since == passed
+        con.execute("update tests_passed_through set passed_through = passed_through - interval 1 hour "
+                    "where test_id like ?", [f"%.{ORDERS_TO_CUSTOMERS_TEST}%"])
+    assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
+    assert "changed_at > cast('" not in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
 
 
 def test_relationships_miss_a_parent_deleted_by_hand_until_full_table_tests(warehouse_copy):
@@ -224,14 +265,14 @@ def test_a_full_build_of_the_parent_starts_its_record_over(warehouse_copy):
     record of the parent's deleted keys starts at that build."""
     assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
     assert run_dbt(warehouse_copy, "run", "--select", "int_customers_assembled", "--full-refresh").returncode == 0
-    assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
-    assert "changed_at > cast('" not in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         record = con.execute(
             "select count(*), count(deleted_key), max(deleted_at) from deleted_keys "
             "where model_id like '%.int_customers_assembled'").fetchone()
         rebuilt_at = con.execute("select max(changed_at) from int_customers_assembled").fetchone()[0]
     assert record == (1, 0, rebuilt_at)
+    assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
+    assert "changed_at > cast('" not in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
     assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
     assert "changed_at > cast('" in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
 

@@ -129,11 +129,7 @@
             where deliveries.dump_date = stored.dump_date and deliveries.loaded_at = stored.loaded_at
         )
     {%- endset -%}
-    {{ record_deleted_keys(delivery_gone) }}
-    {%- if is_incremental() %}
-    delete from {{ this }} as stored
-    where {{ delivery_gone }}
-    {%- endif -%}
+    {{ delete_stored_rows(delivery_gone) }}
 {%- endmacro %}
 
 {#-
@@ -185,8 +181,7 @@
     night delivers, so the rows whose key is no longer among `current_keys` (a query of one column) are deleted
     after it. `not exists` is an anti join; `not in` must also watch for a null among the current keys (a null
     there would make it delete nothing): on int_records_resolved at 2M persons, 2.50 s against 1.98 s
-    (docs/performance.md, section W). The keys are recorded first (macros/deleted_keys.sql); `key_column` must
-    be the model's unique_key.
+    (docs/performance.md, section W). The keys are recorded first (macros/deleted_keys.sql).
 -#}
 {% macro delete_rows_no_longer_in(key_column, current_keys) -%}
     {%- set key_gone -%}
@@ -195,11 +190,7 @@
             where current_keys.current_key = stored.{{ key_column }}
         )
     {%- endset -%}
-    {{ record_deleted_keys(key_gone) }}
-    {%- if is_incremental() %}
-    delete from {{ this }} as stored
-    where {{ key_gone }}
-    {%- endif -%}
+    {{ delete_stored_rows(key_gone) }}
 {%- endmacro %}
 
 {#-
@@ -261,10 +252,7 @@
     recorded (macros/deleted_keys.sql; a scan of the null counts, under a millisecond at M).
 -#}
 {% macro delete_tombstones(marker_column) -%}
-    {{ record_deleted_keys('stored.' ~ marker_column ~ ' is null') }}
-    {%- if is_incremental() %}
-    delete from {{ this }} where {{ marker_column }} is null
-    {%- endif -%}
+    {{ delete_stored_rows('stored.' ~ marker_column ~ ' is null') }}
 {%- endmacro %}
 
 {#-

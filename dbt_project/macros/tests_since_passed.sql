@@ -41,7 +41,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Generic tests whose verdict on a whole table follows from their verdict on the rows written since they passed. -#}
+{#-
+    Generic tests whose verdict on a whole table follows from their verdict on the rows written since they
+    passed (relationships: with the rows whose parent key was deleted since).
+-#}
 {% macro row_scoped_tests() -%}
     {{ return(['unique', 'not_null', 'accepted_values', 'unique_combination', 'relationships']) }}
 {%- endmacro %}
@@ -60,13 +63,14 @@
     {%- if not stamp -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set rows_since_passed = rows_since_test_passed(relation, stamp) -%}
-    {%- if not rows_since_passed -%}
+    {%- set passed_through = test_passed_through(relation) -%}
+    {%- if not passed_through -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- set rows_since_passed = rows_since_test_passed(relation, stamp, passed_through) -%}
     {%- set kwargs = model.test_metadata.kwargs -%}
     {%- if test_name == 'relationships' -%}
-        {{ return(rows_whose_parent_can_be_gone(tested, kwargs, rows_since_passed)) }}
+        {{ return(rows_whose_parent_can_be_gone(tested, kwargs, rows_since_passed, passed_through)) }}
     {%- endif -%}
     {%- if test_name not in ['unique', 'unique_combination'] -%}
         {{ return(rows_since_passed) }}
@@ -88,7 +92,7 @@
     the parent deleted since; none (the whole table) unless the parent is an incremental model whose unique_key
     is the test's `field` and whose record of deleted keys reaches back to the pass.
 -#}
-{% macro rows_whose_parent_can_be_gone(tested, kwargs, rows_since_passed) -%}
+{% macro rows_whose_parent_can_be_gone(tested, kwargs, rows_since_passed, passed_through) -%}
     {%- set parent_ids = model.depends_on.nodes | reject('equalto', tested.unique_id) | list -%}
     {%- set parent = tested if not parent_ids else graph.nodes.get(parent_ids[0]) -%}
     {%- if parent_ids | length > 1 or not parent or parent.config.materialized != 'incremental'
@@ -96,7 +100,7 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set children_of_deleted_keys = children_of_keys_deleted_since(
-        parent, kwargs.get('column_name'), test_passed_through()) -%}
+        parent, kwargs.get('column_name'), passed_through) -%}
     {%- if children_of_deleted_keys is none -%}
         {{ return(none) }}
     {%- endif -%}
@@ -105,24 +109,24 @@
 {%- endmacro %}
 
 {#-
-    `<stamp> > <when this test last passed>`: the rows written since, or none (check the whole table) when the
-    test never passed with its present definition, the table does not exist yet (dbt compile on an empty
-    warehouse), or full_table_tests is set. `model` is the test being compiled.
+    `<stamp> > <when this test last passed>`: the rows written since, or none (check the whole table); see
+    test_passed_through. `passed_through`: that instant, when the caller has read it already.
 -#}
-{% macro rows_since_test_passed(relation, stamp) -%}
+{% macro rows_since_test_passed(relation, stamp, passed_through=none) -%}
+    {%- set passed_through = passed_through or test_passed_through(relation) -%}
+    {#- A literal: DuckDB skips the row groups of earlier builds, whose stamps are older. -#}
+    {{ return(none if passed_through is none else stamp ~ ' > ' ~ passed_through) }}
+{%- endmacro %}
+
+{#-
+    When the test being compiled (`model`) last passed with its present definition, as a timestamp literal; none
+    (check the whole table) when it never did, the tested table does not exist yet (dbt compile on an empty
+    warehouse), or full_table_tests is set.
+-#}
+{% macro test_passed_through(relation) -%}
     {%- if not execute or var('full_table_tests', false) or load_relation(relation) is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set passed_through = test_passed_through() -%}
-    {%- if passed_through is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {#- A literal: DuckDB skips the row groups of earlier builds, whose stamps are older. -#}
-    {{ return(stamp ~ " > " ~ passed_through) }}
-{%- endmacro %}
-
-{#- When the test being compiled last passed with its present definition, as a timestamp literal, or none. -#}
-{% macro test_passed_through() -%}
     {%- set marks = passed_tests_relation() -%}
     {%- if load_relation(marks) is none -%}
         {{ return(none) }}
