@@ -115,7 +115,8 @@
     passed reads its whole table, so needs none; when none passed, every key so far), and its record then starts
     at that instant, so that a test whose pass is older (one that comes back after it was removed) reads its
     whole table instead of trusting a record with a gap. The record of a model no test points at is dropped
-    whole; its next build starts it again, before any new test's first pass.
+    whole; its next build starts it again, and a new test pointing at it reads its whole table until its first
+    pass is no older than that start.
 -#}
 {% macro prune_deleted_keys() -%}
     {%- if not execute -%}
@@ -124,7 +125,10 @@
     {%- set keys = deleted_keys_relation() -%}
     {%- set readers = [] -%}
     {%- for node in graph.nodes.values() if (node.test_metadata or {}).get('name') == 'relationships' -%}
-        {%- for parent_id in node.depends_on.nodes if parent_id != node.attached_node -%}
+        {#- The parent as rows_whose_parent_can_be_gone finds it: the tested model itself when it is the only one. -#}
+        {%- set parent_ids = node.depends_on.nodes | reject('equalto', node.attached_node) | list
+            or [node.attached_node] -%}
+        {%- for parent_id in parent_ids -%}
             {%- do readers.append("('" ~ node.unique_id ~ "', '" ~ parent_id ~ "')") -%}
         {%- endfor -%}
     {%- endfor -%}
