@@ -250,6 +250,22 @@ def test_the_record_keeps_only_what_a_test_will_read(warehouse_copy):
     assert "changed_at > cast('" not in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
 
 
+def test_a_parent_whose_tests_never_passed_keeps_no_deleted_keys(warehouse_copy):
+    """With no pass of the tests pointing at a parent (they read whole tables), a run drops the parent's keys
+    deleted so far and starts its record at that run, even one that runs other tests only."""
+    parent = "model.retail_cdp.int_customers_assembled"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute("delete from tests_passed_through where test_id like ?", [f"%.{ORDERS_TO_CUSTOMERS_TEST}%"])
+        con.execute("insert into deleted_keys select ?, 'deleted before the run', max(passed_through) "
+                    "from tests_passed_through", [parent])
+    assert _dbt_test(warehouse_copy, UNIQUE_EVENT_ID).returncode == 0
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        record = con.execute("select deleted_key, deleted_at from deleted_keys where model_id = ?",
+                             [parent]).fetchall()
+        run_started = con.execute("select max(passed_through) from tests_passed_through").fetchone()[0]
+    assert record == [(None, run_started)]
+
+
 def test_relationships_miss_a_parent_deleted_by_hand_until_full_table_tests(warehouse_copy):
     """What the narrowing relies on: a key deleted outside the model's hooks leaves no record, so only
     full_table_tests (or a full rebuild of the parent) finds its children (docs/runbook.md)."""
