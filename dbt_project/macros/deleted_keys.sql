@@ -19,7 +19,16 @@
 -#}
 
 {% macro deleted_keys_relation() -%}
-    {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier='deleted_keys')) }}
+    {{ return(bookkeeping_relation('deleted_keys')) }}
+{%- endmacro %}
+
+{#-
+    The unique_ids of the models a relationships test points at: those it depends on besides the tested model,
+    or the tested model itself when it points at itself. The narrowing and the pruning must agree on them.
+-#}
+{% macro relationships_parent_ids(test_node) -%}
+    {{ return(test_node.depends_on.nodes | reject('equalto', test_node.attached_node) | list
+        or [test_node.attached_node]) }}
 {%- endmacro %}
 
 {#-
@@ -125,10 +134,7 @@
     {%- set keys = deleted_keys_relation() -%}
     {%- set readers = [] -%}
     {%- for node in graph.nodes.values() if (node.test_metadata or {}).get('name') == 'relationships' -%}
-        {#- The parent as rows_whose_parent_can_be_gone finds it: the tested model itself when it is the only one. -#}
-        {%- set parent_ids = node.depends_on.nodes | reject('equalto', node.attached_node) | list
-            or [node.attached_node] -%}
-        {%- for parent_id in parent_ids -%}
+        {%- for parent_id in relationships_parent_ids(node) -%}
             {%- do readers.append("('" ~ node.unique_id ~ "', '" ~ parent_id ~ "')") -%}
         {%- endfor -%}
     {%- endfor -%}

@@ -70,7 +70,7 @@
     {%- set rows_since_passed = rows_since_test_passed(relation, stamp, passed_through) -%}
     {%- set kwargs = model.test_metadata.kwargs -%}
     {%- if test_name == 'relationships' -%}
-        {{ return(rows_whose_parent_can_be_gone(tested, kwargs, rows_since_passed, passed_through)) }}
+        {{ return(rows_whose_parent_can_be_gone(kwargs, rows_since_passed, passed_through)) }}
     {%- endif -%}
     {%- if test_name not in ['unique', 'unique_combination'] -%}
         {{ return(rows_since_passed) }}
@@ -92,9 +92,9 @@
     the parent deleted since; none (the whole table) unless the parent is an incremental model whose unique_key
     is the test's `field` and whose record of deleted keys reaches back to the pass.
 -#}
-{% macro rows_whose_parent_can_be_gone(tested, kwargs, rows_since_passed, passed_through) -%}
-    {%- set parent_ids = model.depends_on.nodes | reject('equalto', tested.unique_id) | list -%}
-    {%- set parent = tested if not parent_ids else graph.nodes.get(parent_ids[0]) -%}
+{% macro rows_whose_parent_can_be_gone(kwargs, rows_since_passed, passed_through) -%}
+    {%- set parent_ids = relationships_parent_ids(model) -%}
+    {%- set parent = graph.nodes.get(parent_ids[0]) -%}
     {%- if parent_ids | length > 1 or not parent or parent.config.materialized != 'incremental'
         or single_key_column(parent.config) != kwargs.get('field') -%}
         {{ return(none) }}
@@ -140,7 +140,12 @@
 {%- endmacro %}
 
 {% macro passed_tests_relation() -%}
-    {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier='tests_passed_through')) }}
+    {{ return(bookkeeping_relation('tests_passed_through')) }}
+{%- endmacro %}
+
+{#- A table the project keeps about its own runs, beside the models in the target schema. -#}
+{% macro bookkeeping_relation(identifier) -%}
+    {{ return(api.Relation.create(database=target.database, schema=target.schema, identifier=identifier)) }}
 {%- endmacro %}
 
 {#- A fingerprint of what a test checks: an edited test (values, columns, SQL) starts over with the whole table. -#}
