@@ -33,7 +33,7 @@ RESTAGED = "staged_at = now() at time zone 'UTC'"
 # Likewise for the per-customer models that stamp the rows they write (changed_at).
 RESTAMPED = "changed_at = now() at time zone 'UTC'"
 # Relations whose content is history, not a function of the lake.
-HISTORY_RELATIONS = {"identity_change_log", "tests_passed_through", "deleted_keys"}
+HISTORY_RELATIONS = {"identity_change_log", "tests_passed_through", "deleted_keys", "departed_values"}
 # Rows that record history inside a relation otherwise a function of the lake: the removal markers of the
 # identifiers records dropped (a full build never had them). Compared without them; tests check them apart.
 HISTORY_ROWS = {"int_identifiers_observed_with_removals": "is_removed"}

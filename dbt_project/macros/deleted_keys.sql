@@ -49,7 +49,8 @@
 
 {#-
     For a post-hook: delete the stored rows matching `deleted_rows` (a condition on `this`, aliased `stored`),
-    recording their keys first. On a full build nothing is deleted and the model's record starts over. The
+    recording their keys first (and, for a model with `departures_of`, the values they take with them:
+    macros/departed_values.sql). On a full build nothing is deleted and the model's record starts over. The
     condition is evaluated twice, once to record and once to delete (under a millisecond for the tombstones'
     null test, 0.08 s for the customers' anti join at M).
 -#}
@@ -71,6 +72,13 @@
     select distinct {{ model_id }}, cast(stored.{{ key_column }} as varchar), {{ build_stamp() }}
     from {{ this }} as stored
     where {{ deleted_rows }};
+        {%- endif %}
+        {%- set departures_of = departures_column(config) %}
+        {%- if departures_of %}
+            {%- set departed_rows -%}
+                select stored.{{ departures_of }} as departed_value from {{ this }} as stored where {{ deleted_rows }}
+            {%- endset %}
+    {{ record_departed_values(departed_rows) }}
         {%- endif %}
     delete from {{ this }} as stored
     where {{ deleted_rows }}

@@ -5,14 +5,18 @@
 -- (int_identifiers_assessed.is_linking): a placeholder or a shared family address is never a profile's
 -- contact. Empty values are not candidates, so a field falls back to the next record that has it.
 --
--- Incremental: each profile keeps a fingerprint of its records and their sources' priorities. A night
--- re-derives the customers whose fingerprint changed (a record joined or left; a priority was edited), the
--- customers of records int_records_resolved re-resolved (every record delivered again, whose values may have
--- changed, is: int_identifiers_observed re-derives it; and every record whose email or phone started or
--- stopped linking), and new customers; a customer no longer in int_records_resolved (merged away) leaves a
--- tombstone that the post-hook deletes. The record values stay out of the fingerprint: hashing them meant
--- joining every record with its source row every night, most of the model's cost on a night with little new
--- (docs/performance.md, section U). changed_at moves only when a profile's values change:
+-- Incremental: a night re-derives the customers of the records int_records_resolved re-resolved since (every
+-- record delivered again, whose values may have changed, is: int_identifiers_observed re-derives it; every
+-- record whose email or phone started or stopped linking; every record that joined a customer) and the
+-- customers records left, which int_records_resolved records as it rewrites or drops them (departed_values,
+-- macros/departed_values.sql). A customer no longer in int_records_resolved (merged away) leaves a tombstone
+-- that the post-hook deletes. Comparing every customer's records with the fingerprint its profile keeps (its
+-- records and their sources' priorities) cost a grouping of all 5.4M records at M every night (0.55 s of the
+-- query's 0.67 s with nothing new; docs/performance.md, section AO); it is the fallback when the record of
+-- departures does not reach back to the last build, and when the source priorities differ from those the
+-- profiles were derived with (priorities_fingerprint). The record values stay out of the fingerprint: hashing
+-- them meant joining every record with its source row every night (section U). changed_at moves only when a
+-- profile's values change:
 -- int_customer_channels_assessed reads those. A rewritten row can keep an older changed_at, so the tests of
 -- this model find the rows written since they passed by written_at, the stamp of every row a build writes.
 {{ config(
@@ -124,6 +128,38 @@ customer_records as (
         on records_resolved.record_source = source_priority.record_source
 ),
 
+{#- The source priorities every profile written was derived with, one number: a profile written with other
+    priorities may have another survivor. -#}
+{%- set priorities_fingerprint -%}
+    (select hash(list(struct_pack(record_source, priority) order by record_source)) from source_priority)
+{%- endset %}
+
+{%- set departed_customers = none %}
+{%- if is_incremental() %}
+{%- do require_incremental_columns(['records_fingerprint', 'changed_at', 'written_at', 'priorities_fingerprint']) %}
+{%- set derived_through = stored_watermark('written_at') %}
+{#- Read when the model is compiled, as the departures are (none in a unit test, whose `this` is a fixture). -#}
+{%- set stale_priorities = run_query(
+    "with source_priority as (select * from " ~ ref('source_priority') ~ ") select count(*) from " ~ this
+    ~ " where priorities_fingerprint is distinct from " ~ priorities_fingerprint)
+    if execute and this is not string else none %}
+{%- if stale_priorities and stale_priorities.rows[0][0] == 0 %}
+{%- set departed_customers = values_departed_since(ref('int_records_resolved'), since=derived_through) %}
+{%- endif %}
+{%- endif %}
+
+{%- if departed_customers is not none %}
+customers_to_survive as (
+    -- The customers records joined (a record re-resolved since names its customer now) and those records left
+    -- (departed_values: the customer a record had before it was rewritten or dropped).
+    select customer_id
+    from records_resolved
+    where changed_at > {{ changed_watermark() }}
+    union
+    select departed_value from ({{ departed_customers }}) as departed
+),
+{%- endif %}
+
 fingerprints as (
     -- From the resolved records alone, not their values: no join with the source rows.
     select
@@ -133,19 +169,29 @@ fingerprints as (
     from records_resolved
     left join source_priority
         on records_resolved.record_source = source_priority.record_source
+    {%- if departed_customers is not none %}
+    where records_resolved.customer_id in (select customer_id from customers_to_survive)
+    {%- endif %}
     group by records_resolved.customer_id
 ),
 
-{% if is_incremental() %}
-{%- do require_incremental_columns(['records_fingerprint', 'changed_at', 'written_at']) %}
+{% if is_incremental() and departed_customers is none %}
 customers_to_survive as (
+    -- No record of the customers records left that reaches back to the last build, or the priorities were
+    -- edited: every customer's records compared with the fingerprint stored with the profile.
     {{ keys_whose_fingerprint_changed('fingerprints', 'customer_id', ['record_count', 'records_fingerprint']) }}
     union
     select customer_id
     from records_resolved
     where changed_at > {{ changed_watermark() }}
+    union
+    select customer_id
+    from {{ this }}
+    where priorities_fingerprint is distinct from {{ priorities_fingerprint }}
 ),
+{% endif %}
 
+{% if is_incremental() %}
 records_to_survive as (
     select * from customer_records semi join customers_to_survive using (customer_id)
 ),
@@ -220,6 +266,7 @@ survived as (
         {%- endfor %}
         fingerprints.record_count,
         fingerprints.records_fingerprint,
+        {{ priorities_fingerprint }} as priorities_fingerprint,
     from fingerprints
     {%- if is_incremental() %}
     semi join customers_to_survive using (customer_id)
@@ -236,7 +283,15 @@ final as (
     from survived
     {{- join_previous_row('survived', 'customer_id') }}
     -- Merged away: a tombstone (no fingerprint) replaces the stored profile and the post-hook deletes it.
+    {%- if departed_customers is none %}
     {{- union_tombstones_of_stored_keys_not_in('fingerprints', 'customer_id') }}
+    {%- else %}
+    union all by name
+    select customer_id, {{ build_stamp() }} as changed_at
+    from {{ this }}
+    semi join customers_to_survive using (customer_id)
+    anti join fingerprints using (customer_id)
+    {%- endif %}
 )
 
 select * from final

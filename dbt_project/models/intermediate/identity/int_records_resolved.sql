@@ -6,10 +6,12 @@
 -- (an identifier removed) and the records of the identifiers whose customer_id changed or that stopped
 -- linking (int_identifiers_resolved.changed_at, int_identifiers_assessed.linking_changed_at). A record left
 -- without a linking identifier, or that no longer names anyone (only removal markers left), leaves a tombstone
--- (customer_id null) that removes its stored row; the post-hook deletes the tombstones.
+-- (customer_id null) that removes its stored row; the post-hook deletes the tombstones. The customer a record
+-- leaves (re-resolved to another, or a tombstone) is recorded in departed_values (departures_of): the profiles
+-- derive that customer again from it (macros/departed_values.sql).
 {{ config(
     materialized='incremental',
-    meta={'last_build_column': 'changed_at'},
+    meta={'last_build_column': 'changed_at', 'departures_of': 'customer_id'},
     unique_key='record_id',
     post_hook="{{ delete_tombstones('customer_id') }}",
 ) }}

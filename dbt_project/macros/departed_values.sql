@@ -1,0 +1,130 @@
+{#-
+    The values rows took with them when they left an incremental model (table departed_values), so that a model
+    reading it can find what it must derive again from what changed instead of comparing every group.
+
+    A model that sets `meta: {departures_of: <column>}` records, for every stored row a build replaces or
+    deletes, the value that row held in <column> when the new row (if any) holds another: int_records_resolved
+    records `customer_id`, the customer a record left, which the profiles must derive again and which nothing
+    else names once the record is rewritten. Rows leave an incremental model in two ways between full builds:
+    delete+insert replaces them (get_incremental_delete_insert_sql below records before the delete, in the same
+    statement), and post-hooks delete them (delete_stored_rows in macros/deleted_keys.sql records there).
+
+    Rows: (model_id, departed_value, departed_at): the model's unique_id, the value as text and the start of the
+    build. One row per model with a null departed_value holds when its record starts. A full build records
+    nothing (it can drop anything), so a reader must also check that the model was not rebuilt in full since it
+    last ran: values_departed_since does both and answers none when the record cannot be trusted.
+-#}
+
+{% macro departed_values_relation() -%}
+    {{ return(bookkeeping_relation('departed_values')) }}
+{%- endmacro %}
+
+{#- on-run-start, for the same reason as create_deleted_keys_table. -#}
+{% macro create_departed_values_table() -%}
+    create table if not exists {{ departed_values_relation() }} (
+        model_id varchar, departed_value varchar, departed_at timestamp
+    )
+{%- endmacro %}
+
+{#- The column a model records departures of (meta.departures_of), or none. -#}
+{% macro departures_column(node_config) -%}
+    {{ return((node_config.get('meta') or {}).get('departures_of')) }}
+{%- endmacro %}
+
+{#-
+    Statements recording the values of `departed_rows` (a query with a `departed_value` column) for this model:
+    its record's start first, when it has none.
+-#}
+{% macro record_departed_values(departed_rows) -%}
+    {%- set departures = departed_values_relation() -%}
+    {%- set model_id = "'" ~ model.unique_id ~ "'" %}
+    insert into {{ departures }}
+    select {{ model_id }}, null, {{ build_stamp() }}
+    where not exists (
+        select 1 from {{ departures }} where model_id = {{ model_id }} and departed_value is null
+    );
+    insert into {{ departures }}
+    select distinct {{ model_id }}, cast(departed_rows.departed_value as varchar), {{ build_stamp() }}
+    from ({{ departed_rows }}) as departed_rows
+    where departed_rows.departed_value is not null;
+{%- endmacro %}
+
+{#-
+    delete+insert, as dbt runs it, preceded for a model with `departures_of` by the record of the stored rows it
+    replaces with a row holding another value (a tombstone holds none). Probing the stored keys with the few
+    incoming ones costs about what the delete's own probe does (0.05 s for the 5.4M resolved records at M).
+-#}
+{% macro get_incremental_delete_insert_sql(arg_dict) -%}
+    {%- set column = departures_column(config) -%}
+    {%- set key_column = single_key_column(config) -%}
+    {%- if column and not key_column -%}
+        {{ exceptions.raise_compiler_error(
+            model.name ~ " records departures of " ~ column ~ " (meta.departures_of), which needs a one-column "
+            ~ "unique_key; it has " ~ config.get('unique_key')) }}
+    {%- endif -%}
+    {%- if column -%}
+        {%- set replaced_rows -%}
+            select stored.{{ column }} as departed_value
+            from {{ arg_dict['target_relation'] }} as stored
+            inner join {{ arg_dict['temp_relation'] }} as incoming
+                on stored.{{ key_column }} = incoming.{{ key_column }}
+            where stored.{{ column }} is distinct from incoming.{{ column }}
+        {%- endset -%}
+        {{ record_departed_values(replaced_rows) }}
+    {%- endif %}
+    {{ adapter.dispatch('get_incremental_delete_insert_sql', 'dbt')(arg_dict) }}
+{%- endmacro %}
+
+{#-
+    The values `relation` (a graph node recording departures) recorded after `since` (a timestamp literal), as a
+    query of one column, `departed_value`, cast back to the column's type; none when the record does not reach
+    back that far: no record, one that starts after `since`, or a full build of the model after `since`. Read
+    when the model is compiled, from a table of a few nights' departures.
+-#}
+{% macro values_departed_since(relation, since) -%}
+    {%- if not execute or this is string -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set nodes = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('alias', 'equalto', relation.identifier) | list -%}
+    {%- set node = nodes[0] if nodes | length == 1 else none -%}
+    {%- set column = departures_column(node.config) if node else none -%}
+    {%- set departures = departed_values_relation() -%}
+    {%- if not column or load_relation(departures) is none or load_relation(relation) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set model_id = "'" ~ node.unique_id ~ "'" -%}
+    {%- set record = run_query(
+        "select coalesce(bool_or(departed_value is null and departed_at <= " ~ since ~ "), false) from "
+        ~ departures ~ " where model_id = " ~ model_id
+    ) -%}
+    {%- if not record.rows[0][0] or rebuilt_since_last_build(relation, since=since) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set column_types = adapter.get_columns_in_relation(relation)
+        | selectattr('name', 'equalto', column) | map(attribute='data_type') | list -%}
+    {%- set departed -%}
+        select cast(departed_value as {{ column_types[0] }}) as departed_value
+        from {{ departures }}
+        where model_id = {{ model_id }} and departed_value is not null and departed_at > {{ since }}
+    {%- endset -%}
+    {{ return(departed) }}
+{%- endmacro %}
+
+{#-
+    on-run-end: drop the departures older than every reader can still need. A reader compares its own watermark
+    with the record's start and reads the whole model when the record does not reach back, so the record only
+    has to cover the nights a reader may miss: `departures_kept_days` (var, 30 by default). The record then
+    starts at that instant.
+-#}
+{% macro prune_departed_values() -%}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set departures = departed_values_relation() -%}
+    {%- set kept_after = build_stamp() ~ " - interval " ~ (var('departures_kept_days', 30) | int) ~ " day" %}
+    update {{ departures }} set departed_at = {{ kept_after }}
+    where departed_value is null and departed_at < {{ kept_after }};
+    delete from {{ departures }}
+    where departed_value is not null and departed_at <= {{ kept_after }};
+{%- endmacro %}
