@@ -63,6 +63,18 @@ def _build(root: Path, selector: str) -> None:
     assert built.returncode == 0, built.stdout[-3000:]
 
 
+def test_the_record_starts_at_the_first_full_build(two_nights):
+    """The first sample night builds int_records_resolved in full, and on-run-end starts its record there, so the
+    second night's profiles already read it: tests/test_incremental.py checks that night against a full build,
+    and a later night whose re-sent dump merges two customers and empties a guest order's record."""
+    with duckdb.connect(str(data_paths(two_nights.root).warehouse), read_only=True) as con:
+        first_build = con.execute("select min(changed_at) from int_records_resolved").fetchone()[0]
+        start = con.execute(
+            "select departed_at from departed_values where model_id = ? and departed_value is null", [RECORDS]
+        ).fetchall()
+    assert start == [(first_build,)]
+
+
 def test_a_customer_merged_away_is_deleted_and_the_survivor_derived_again(warehouse_copy):
     """Every identifier of one customer moves to another, as identity resolution writes a merge. The records
     are rewritten with the surviving customer and the merged one is recorded as departed; the profiles then
@@ -126,12 +138,14 @@ def test_edited_source_priorities_derive_every_profile_again(warehouse_copy):
 
 def test_the_profiles_read_the_departures_only_when_the_record_reaches_back(warehouse_copy):
     """On-run-end drops the departures older than departures_kept_days and starts the record there. A model
-    whose last build is older than that start compares every fingerprint instead; so does one built after a
-    full build of int_records_resolved, which records nothing, and the build after that reads the record again."""
+    whose last build is older than the record's start compares every fingerprint instead. A full build of
+    int_records_resolved records nothing and starts the record over: the profiles built next compare every
+    fingerprint (also when that start is lost, as when a run stops before on-run-end: the rows all newer than
+    the profiles' last build tell), and the build after that reads the record again."""
     with _connect(warehouse_copy) as con:
         start = con.execute("select departed_at from departed_values where model_id = ? and departed_value is null",
                             [RECORDS]).fetchone()
-        assert start is not None, "the second sample night should have started the record"
+        assert start is not None, "the first sample night, a full build, should have started the record"
         con.executemany("insert into departed_values values (?, ?, ?)", [
             (RECORDS, "departed long ago", "2000-01-01"), (RECORDS, "departed later", "2100-01-01")])
         con.execute("update departed_values set departed_at = '1999-01-01' "
@@ -140,22 +154,31 @@ def test_the_profiles_read_the_departures_only_when_the_record_reaches_back(ware
     _build(warehouse_copy, "int_as_of_date")
     after = datetime.now(timezone.utc).replace(tzinfo=None)
     with _connect(warehouse_copy) as con:
-        record = con.execute("select departed_value, departed_at from departed_values where model_id = ? "
-                             "order by departed_at", [RECORDS]).fetchall()
-    assert [value for value, _ in record] == [None, "departed later"], record
-    assert before - timedelta(days=30, minutes=1) <= record[0][1] <= after - timedelta(days=30), record
+        record = dict(con.execute(
+            "select coalesce(departed_value, '(start)'), departed_at from departed_values where model_id = ? "
+            "and (departed_value is null or departed_value like 'departed %')", [RECORDS]).fetchall())
+    assert set(record) == {"(start)", "departed later"}, record
+    assert before - timedelta(days=30, minutes=1) <= record["(start)"] <= after - timedelta(days=30), record
 
     with _connect(warehouse_copy) as con:
-        con.execute(f"update {PROFILES} set written_at = written_at - interval 40 day")
+        con.execute("update departed_values set departed_at = '2100-01-01' "
+                    "where model_id = ? and departed_value is null", [RECORDS])
     _build(warehouse_copy, PROFILES)
     assert not _read_departures(_compiled_profiles(warehouse_copy))
     with _connect(warehouse_copy) as con:
-        con.execute(f"update {PROFILES} set written_at = written_at + interval 40 day")
+        con.execute("update departed_values set departed_at = ? where model_id = ? and departed_value is null",
+                    [record["(start)"], RECORDS])
     _build(warehouse_copy, PROFILES)
     assert _read_departures(_compiled_profiles(warehouse_copy))
 
     built = run_dbt(warehouse_copy, "run", "--select", "int_records_resolved", "--full-refresh")
     assert built.returncode == 0, built.stdout[-3000:]
+    with _connect(warehouse_copy) as con:
+        restarted = con.execute("select departed_value, departed_at from departed_values where model_id = ?",
+                                [RECORDS]).fetchall()
+        rebuilt_at = con.execute("select max(changed_at) from int_records_resolved").fetchone()[0]
+        assert restarted == [(None, rebuilt_at)]
+        con.execute("update departed_values set departed_at = ? where model_id = ?", [record["(start)"], RECORDS])
     _build(warehouse_copy, PROFILES)
     assert not _read_departures(_compiled_profiles(warehouse_copy))
     _build(warehouse_copy, PROFILES)

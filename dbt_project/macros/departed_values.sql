@@ -10,9 +10,11 @@
     statement), and post-hooks delete them (delete_stored_rows in macros/deleted_keys.sql records there).
 
     Rows: (model_id, departed_value, departed_at): the model's unique_id, the value as text and the start of the
-    build. One row per model with a null departed_value holds when its record starts. A full build records
-    nothing (it can drop anything), so a reader must also check that the model was not rebuilt in full since it
-    last ran: values_departed_since does both and answers none when the record cannot be trusted.
+    build. One row per model with a null departed_value holds when its record starts: its first build that
+    recorded, or its last full build. A full build records nothing (it can drop anything), so on-run-end
+    starts the record over at it (prune_departed_values), and a reader also checks that the model was not
+    rebuilt in full since it last ran (a run stopped before on-run-end): values_departed_since does both and
+    answers none when the record cannot be trusted. A model recording departures is stamped with changed_at.
 -#}
 
 {% macro departed_values_relation() -%}
@@ -78,8 +80,8 @@
 {#-
     The values `relation` (a graph node recording departures) recorded after `since` (a timestamp literal), as a
     query of one column, `departed_value`, cast back to the column's type; none when the record does not reach
-    back that far: no record, one that starts after `since`, or a full build of the model after `since`. Read
-    when the model is compiled, from a table of a few nights' departures.
+    back that far: no record, one that starts after `since`, or a full build of the model after `since`. Whether
+    it reaches back is read when the model is compiled; the values, when its query runs.
 -#}
 {% macro values_departed_since(relation, since) -%}
     {%- if not execute or this is string -%}
@@ -103,6 +105,9 @@
     {%- endif -%}
     {%- set column_types = adapter.get_columns_in_relation(relation)
         | selectattr('name', 'equalto', column) | map(attribute='data_type') | list -%}
+    {%- if not column_types -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set departed -%}
         select cast(departed_value as {{ column_types[0] }}) as departed_value
         from {{ departures }}
@@ -112,16 +117,29 @@
 {%- endmacro %}
 
 {#-
-    on-run-end: drop the departures older than every reader can still need. A reader compares its own watermark
-    with the record's start and reads the whole model when the record does not reach back, so the record only
-    has to cover the nights a reader may miss: `departures_kept_days` (var, 30 by default). The record then
-    starts at that instant.
+    on-run-end. A model that records departures and was built in full in this run (every row stamped by it) starts
+    its record over at that build: a reader built since then needs only what its later builds record, and with
+    the record starting at the first full build, the first incremental night can already read it.
+    Then drop the departures older than every reader can still need. A reader compares its own watermark with
+    the record's start and reads the whole model when the record does not reach back, so the record only has to
+    cover the nights a reader may miss: `departures_kept_days` (var, 30 by default). The record then starts at
+    that instant.
 -#}
 {% macro prune_departed_values() -%}
     {%- if not execute -%}
         {{ return('') }}
     {%- endif -%}
     {%- set departures = departed_values_relation() -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and departures_column(node.config) %}
+        {%- set relation = load_relation(api.Relation.create(
+            database=node.database, schema=node.schema, identifier=node.alias)) %}
+        {%- if relation is not none %}
+            {%- set model_id = "'" ~ node.unique_id ~ "'" %}
+            {%- set built_in_full = "(select min(changed_at) from " ~ relation ~ ") = " ~ build_stamp() %}
+    delete from {{ departures }} where model_id = {{ model_id }} and {{ built_in_full }};
+    insert into {{ departures }} select {{ model_id }}, null, {{ build_stamp() }} where {{ built_in_full }};
+        {%- endif %}
+    {%- endfor %}
     {%- set kept_after = build_stamp() ~ " - interval " ~ (var('departures_kept_days', 30) | int) ~ " day" %}
     update {{ departures }} set departed_at = {{ kept_after }}
     where departed_value is null and departed_at < {{ kept_after }};

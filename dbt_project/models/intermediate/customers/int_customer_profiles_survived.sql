@@ -154,7 +154,7 @@ customers_to_survive as (
     -- (departed_values: the customer a record had before it was rewritten or dropped).
     select customer_id
     from records_resolved
-    where changed_at > {{ changed_watermark() }}
+    where changed_at > {{ derived_through }}
     union
     select departed_value from ({{ departed_customers }}) as departed
 ),
