@@ -41,6 +41,13 @@
     )
 {%- endmacro %}
 
+{#- The type of `column` in the stored `relation`, to cast recorded text back to; none when it has no such column. -#}
+{% macro stored_column_type(relation, column) -%}
+    {%- set types = adapter.get_columns_in_relation(relation)
+        | selectattr('name', 'equalto', column) | map(attribute='data_type') | list -%}
+    {{ return(types[0] if types else none) }}
+{%- endmacro %}
+
 {#- The model's unique_key when it is one column, or none. -#}
 {% macro single_key_column(node_config) -%}
     {%- set columns = key_list(node_config.get('unique_key') or []) -%}
@@ -112,14 +119,13 @@
         {{ return('') }}
     {%- endif -%}
     {%- set key_column = single_key_column(parent.config) -%}
-    {%- set key_types = adapter.get_columns_in_relation(parent_relation)
-        | selectattr('name', 'equalto', key_column) | map(attribute='data_type') | list -%}
-    {%- if not key_types -%}
+    {%- set key_type = stored_column_type(parent_relation, key_column) -%}
+    {%- if not key_type -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set condition -%}
         {{ column }} in (
-            select cast(deleted_key as {{ key_types[0] }}) from {{ keys }}
+            select cast(deleted_key as {{ key_type }}) from {{ keys }}
             where model_id = {{ model_id }} and deleted_key is not null and deleted_at > {{ passed_through }}
         )
     {%- endset -%}

@@ -103,13 +103,12 @@
     {%- if not record.rows[0][0] or rebuilt_since_last_build(relation, since=since) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set column_types = adapter.get_columns_in_relation(relation)
-        | selectattr('name', 'equalto', column) | map(attribute='data_type') | list -%}
-    {%- if not column_types -%}
+    {%- set column_type = stored_column_type(relation, column) -%}
+    {%- if not column_type -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set departed -%}
-        select cast(departed_value as {{ column_types[0] }}) as departed_value
+        select cast(departed_value as {{ column_type }}) as departed_value
         from {{ departures }}
         where model_id = {{ model_id }} and departed_value is not null and departed_at > {{ since }}
     {%- endset -%}
