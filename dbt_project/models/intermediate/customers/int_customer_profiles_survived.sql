@@ -11,8 +11,8 @@
 -- customers records left, which int_records_resolved records as it rewrites or drops them (departed_values,
 -- macros/departed_values.sql). A customer no longer in int_records_resolved (merged away) leaves a tombstone
 -- that the post-hook deletes. Comparing every customer's records with the fingerprint its profile keeps (its
--- records and their sources' priorities) cost a grouping of all 5.4M records at M every night (0.55 s of the
--- query's 0.67 s with nothing new; docs/performance.md, section AO); it is the fallback when the record of
+-- records and their sources' priorities) cost a grouping of all 5.4M records at M every night (the query took
+-- 0.66-0.74 s with nothing new, 0.10 s without it; docs/performance.md, section AO); it is the fallback when the record of
 -- departures does not reach back to the last build, and when the source priorities differ from those the
 -- profiles were derived with (priorities_fingerprint). The record values stay out of the fingerprint: hashing
 -- them meant joining every record with its source row every night (section U). changed_at moves only when a
