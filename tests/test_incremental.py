@@ -733,6 +733,9 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             f"order by identifier_key limit 1",
             [merged_into, shared_phone],
         ).fetchone()[0]
+        phone_customer = con.execute(
+            "select customer_id from int_identifiers_resolved where identifier_key = ?", [f"phone:{phone}"]
+        ).fetchone()[0]
         # Per address type, a member of the last dump whose address (none of the above) no other record carries
         # and whose messages are stored with a customer: erasing it from the member leaves them with nobody.
         erased = con.execute("""
@@ -841,11 +844,14 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
             "select identifier_key, evidence_records from identity_change_log where change_type = 'removed'"
         ).fetchall())
         change_log_stale = change_log_out_of_date(con)
-        # The merge and the emptied guest record leave customers behind: recorded for the profiles to derive again.
-        departed = con.execute(
-            "select count(*) from departed_values where model_id like '%.int_records_resolved' "
+        # The merge leaves a customer behind: recorded for the profiles to derive again.
+        departed = {value for (value,) in con.execute(
+            "select departed_value from departed_values where model_id like '%.int_records_resolved' "
             "and departed_value is not null and departed_at = (select max(changed_at) from int_records_resolved)"
-        ).fetchone()[0]
+        ).fetchall()}
+        merged_away = {merged_into, phone_customer} - {con.execute(
+            "select customer_id from int_identifiers_resolved where identifier_key = ?", [f"email:{email}"]
+        ).fetchone()[0]}
         erased_activity = con.execute(
             "select address_type, count(*), count(customer_id) from int_esp_activity_resolved "
             "where list_contains(?, address_type || ':' || address) group by 1 order by 1",
@@ -881,7 +887,7 @@ def test_a_dump_sent_again_with_a_correction_replaces_the_stored_rows(
     assert {key: bool(logged_removed.get(key)) for key in gone} == dict.fromkeys(gone, True), logged_removed
     assert change_log_stale == []
     assert merged == 1
-    assert departed >= 1
+    assert len(merged_away) == 1 and merged_away <= departed, (merged_away, departed)
     assert new_email == (1,)
 
 
