@@ -41,6 +41,11 @@
     )
 {%- endmacro %}
 
+{#- The warehouse table or view of a graph node, or none when it is not built. -#}
+{% macro stored_relation_of(node) -%}
+    {{ return(load_relation(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias))) }}
+{%- endmacro %}
+
 {#- The type of `column` in the stored `relation`, to cast recorded text back to; none when it has no such column. -#}
 {% macro stored_column_type(relation, column) -%}
     {%- set types = adapter.get_columns_in_relation(relation)
@@ -101,8 +106,7 @@
 -#}
 {% macro children_of_keys_deleted_since(parent, column, passed_through) -%}
     {%- set keys = deleted_keys_relation() -%}
-    {%- set parent_relation = load_relation(api.Relation.create(
-        database=parent.database, schema=parent.schema, identifier=parent.alias)) -%}
+    {%- set parent_relation = stored_relation_of(parent) -%}
     {%- if load_relation(keys) is none or parent_relation is none -%}
         {{ return(none) }}
     {%- endif -%}

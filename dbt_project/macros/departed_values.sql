@@ -117,8 +117,8 @@
 {%- endmacro %}
 
 {#-
-    on-run-end. A model that records departures and was built in full in this run (every row stamped by it) starts
-    its record over at that build: a reader built since then needs only what its later builds record, and with
+    on-run-end. A model that records departures and was built in full in this run (every row stamped by it, read
+    once here by rebuilt_since_last_build) starts its record over at that build: a reader built since then needs only what its later builds record, and with
     the record starting at the first full build, the first incremental night can already read it.
     Then drop the departures older than every reader can still need. A reader compares its own watermark with
     the record's start and reads the whole model when the record does not reach back, so the record only has to
@@ -131,13 +131,12 @@
     {%- endif -%}
     {%- set departures = departed_values_relation() -%}
     {%- for node in graph.nodes.values() if node.resource_type == 'model' and departures_column(node.config) %}
-        {%- set relation = load_relation(api.Relation.create(
-            database=node.database, schema=node.schema, identifier=node.alias)) %}
-        {%- if relation is not none %}
+        {%- set relation = stored_relation_of(node) %}
+        {%- if relation is not none
+            and rebuilt_since_last_build(relation, since=build_stamp() ~ " - interval 1 microsecond") %}
             {%- set model_id = "'" ~ node.unique_id ~ "'" %}
-            {%- set built_in_full = "(select min(changed_at) from " ~ relation ~ ") = " ~ build_stamp() %}
-    delete from {{ departures }} where model_id = {{ model_id }} and {{ built_in_full }};
-    insert into {{ departures }} select {{ model_id }}, null, {{ build_stamp() }} where {{ built_in_full }};
+    delete from {{ departures }} where model_id = {{ model_id }};
+    insert into {{ departures }} values ({{ model_id }}, null, {{ build_stamp() }});
         {%- endif %}
     {%- endfor %}
     {%- set kept_after = build_stamp() ~ " - interval " ~ (var('departures_kept_days', 30) | int) ~ " day" %}

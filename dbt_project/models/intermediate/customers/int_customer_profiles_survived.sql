@@ -14,11 +14,11 @@
 -- records and their sources' priorities) cost a grouping of all 5.4M records at M every night (the query took
 -- 0.66-0.74 s with nothing new, 0.10 s without it; docs/performance.md, section AO); it is the fallback when
 -- the record of departures does not reach back to the last build, and when the source priorities differ from
--- those the profiles were derived with (priorities_fingerprint). The record values stay out of the fingerprint: hashing
--- them meant joining every record with its source row every night (section U). changed_at moves only when a
--- profile's values change: int_customer_channels_assessed reads those. A rewritten row can keep an older
--- changed_at, so the tests of this model find the rows written since they passed by written_at, the stamp of
--- every row a build writes.
+-- those the profiles were derived with (priorities_fingerprint). The record values stay out of the
+-- fingerprint: hashing them meant joining every record with its source row every night (section U).
+-- changed_at moves only when a profile's values change: int_customer_channels_assessed reads those. A
+-- rewritten row can keep an older changed_at, so the tests of this model find the rows written since they
+-- passed by written_at, the stamp of every row a build writes.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'written_at'},
