@@ -27,6 +27,7 @@ FOLDER_STAGES = (
     ("models/intermediate/calendar/", "orders"),
     ("models/intermediate/customers/", "marts_rfm"),
     ("models/intermediate/engagement/", "marts_rfm"),
+    ("models/intermediate/products/", "marts_rfm"),
     ("models/marts/", "marts_rfm"),
     ("tests/marts/", "marts_rfm"),
     ("models/segments/", "segments"),

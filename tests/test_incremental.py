@@ -44,7 +44,7 @@ INCREMENTAL_MODELS = {
     "int_identifiers_observed_with_removals", "int_identifiers_assessed", "int_identity_edges",
     "int_identifiers_clustered",
     "int_identifiers_resolved", "int_records_resolved", "int_orders_unified", "int_order_lines_unified",
-    "int_product_lines_summarized",
+    "int_products_assembled",
     "int_customer_profiles_survived", "int_customer_channels_assessed", "int_customer_orders_summarized",
     "int_customer_engagement_summarized", "int_customers_assembled", "int_customer_rfm_scored",
 }
@@ -468,28 +468,35 @@ def test_order_lines_leave_with_their_order(warehouse_copy):
     assert _full_build_differences(warehouse_copy, lines_model, ignored=("changed_at",)) == (0, 0)
 
 
-def test_product_lines_are_summarized_again_only_when_a_line_changed(warehouse_copy):
-    """int_product_lines_summarized summarizes every SKU again on a night when a line changed, and writes
-    nothing on a night when none did. A line leaving int_order_lines_unified is such a change even though no line
-    is written: the lines model records the SKU the line held (departed_values).
+def test_products_are_assembled_again_only_when_the_lines_or_the_catalogs_changed(warehouse_copy):
+    """int_products_assembled assembles every SKU again on a night when a line or a catalog changed, and writes
+    nothing on a night when neither did.
 
     A build with nothing new rewrites no row. Then an ERP order leaves int_orders_unified (as a document found to
-    mirror a web order does) and the lines model deletes its lines, writing none: the next build summarizes
-    again, its SKUs count fewer lines, and the summary and products equal a full build. With the record of the
-    departed SKUs dropped, the next build cannot tell whether a line left, and summarizes every SKU again.
+    mirror a web order does) and the lines model deletes its lines, writing none: no stamp shows it, but the
+    lines carrying a SKU are then fewer than the products count, so the next build assembles every SKU again,
+    the order's SKUs count fewer lines, and the table and the products view equal a full build. Then a product
+    is renamed in the ERP nomenclature, which staging rebuilds whole every night, so its stamps tell nothing: the
+    catalogs' fingerprint does, and the next build gives the product its new name, equal to a full build.
     """
-    summary = "int_product_lines_summarized"
+    assembled = "int_products_assembled"
     lines_model = "int_order_lines_unified"
 
-    def stamps(con) -> dict:
-        return dict(con.execute(f"select sku, changed_at from {summary}").fetchall())
+    def stamps() -> dict:
+        with warehouse_connection(warehouse_copy) as con:
+            return dict(con.execute(f"select sku, changed_at from {assembled}").fetchall())
 
-    with warehouse_connection(warehouse_copy) as con:
-        stored = stamps(con)
-    built = run_dbt(warehouse_copy, "run", "--select", summary)
-    assert built.returncode == 0, built.stdout[-3000:]
-    with warehouse_connection(warehouse_copy) as con:
-        assert stamps(con) == stored, "a night with nothing new rewrote SKUs"
+    def build(*models: str) -> None:
+        built = run_dbt(warehouse_copy, "run", "--select", " ".join(models))
+        assert built.returncode == 0, built.stdout[-3000:]
+
+    def assert_equal_to_a_full_build() -> None:
+        assert _full_builds_differences(warehouse_copy, (assembled, "products"), ignored={assembled: ("changed_at",)}) == {
+            assembled: (0, 0), "products": (0, 0)}
+
+    stored = stamps()
+    build(assembled)
+    assert stamps() == stored, "a night with nothing new rewrote products"
 
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         (order_id,) = con.execute(
@@ -498,35 +505,36 @@ def test_product_lines_are_summarized_again_only_when_a_line_changed(warehouse_c
         leaving = dict(con.execute(
             f"select sku, count(*) from {lines_model} where order_id = ? group by sku", [order_id]).fetchall())
         counted = dict(con.execute(
-            f"select sku, order_line_count from {summary} where sku in (select unnest(?))", [list(leaving)]).fetchall())
+            f"select sku, order_line_count from {assembled} where sku in (select unnest(?))", [list(leaving)]).fetchall())
         newest_line = con.execute(f"select max(changed_at) from {lines_model}").fetchone()[0]
         con.execute("delete from int_orders_unified where order_id = ?", [order_id])
-    built = run_dbt(warehouse_copy, "run", "--select", lines_model)
-    assert built.returncode == 0, built.stdout[-3000:]
+    build(lines_model)
     with warehouse_connection(warehouse_copy) as con:
         written, left = con.execute(
             f"select count(*) filter (where changed_at > ?), count(*) filter (where order_id = ?) from {lines_model}",
             [newest_line, order_id]).fetchone()
     assert (written, left) == (0, 0), "the lines model should only have deleted the order's lines"
 
-    built = run_dbt(warehouse_copy, "run", "--select", f"{summary} products")
-    assert built.returncode == 0, built.stdout[-3000:]
+    build(assembled, "products")
     with warehouse_connection(warehouse_copy) as con:
         recounted = dict(con.execute(
-            f"select sku, order_line_count from {summary} where sku in (select unnest(?))", [list(leaving)]).fetchall())
-        rewritten = stamps(con)
+            f"select sku, order_line_count from {assembled} where sku in (select unnest(?))", [list(leaving)]).fetchall())
     assert {sku: counted[sku] - recounted.get(sku, 0) for sku in leaving} == leaving
-    assert _full_builds_differences(warehouse_copy, (summary, "products"), ignored={summary: ("changed_at",)}) == {
-        summary: (0, 0), "products": (0, 0)}
+    rewritten = stamps()
+    assert all(stamp > stored[sku] for sku, stamp in rewritten.items()), "not every SKU was assembled again"
+    assert_equal_to_a_full_build()
 
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
-        con.execute("delete from departed_values where model_id = ?", [f"model.retail_cdp.{lines_model}"])
-    built = run_dbt(warehouse_copy, "run", "--select", summary)
-    assert built.returncode == 0, built.stdout[-3000:]
+        (renamed,) = con.execute(
+            "select sku from stg_catalog__erp_products where product_name is not null order by sku limit 1").fetchone()
+        con.execute("update stg_catalog__erp_products set product_name = 'Renamed in the nomenclature' where sku = ?",
+                    [renamed])
+    build(assembled, "products")
     with warehouse_connection(warehouse_copy) as con:
-        resummarized = stamps(con)
-    assert resummarized.keys() == rewritten.keys()
-    assert all(resummarized[sku] > rewritten[sku] for sku in rewritten), "without the record nothing was summarized"
+        name = con.execute("select product_name from products where sku = ?", [renamed]).fetchone()[0]
+    assert name == "Renamed in the nomenclature"
+    assert all(stamp > rewritten[sku] for sku, stamp in stamps().items()), "the catalogs' change went unseen"
+    assert_equal_to_a_full_build()
 
 
 def test_a_removed_identifier_leaves_a_marker_until_it_comes_back(warehouse_copy):

@@ -219,12 +219,12 @@
 
 {#-
     Whether anything a model reads changed after `since` (a timestamp literal), asked when the model is compiled:
-    a row stamped later in one of `stamped` (pairs of a relation and its stamp column), or a value recorded as
-    departed from one of `departures_from` (models recording departures, macros/departed_values.sql; a record that
-    does not reach back that far counts as a change). A model that derives everything again when its inputs
-    changed skips the work on a night when none did. True when it cannot tell (parsing, a unit test).
+    a row stamped later in one of `stamped` (pairs of a relation and its stamp column), or `also_when` (a
+    condition, for the changes no stamp shows: rows deleted since) holds. A model that derives everything again
+    when its inputs changed skips the work on a night when none did. True when it cannot tell (parsing, a unit
+    test).
 -#}
-{% macro inputs_changed_since(stamped, departures_from, since) -%}
+{% macro inputs_changed_since(stamped, since, also_when=none) -%}
     {%- if not execute or this is string -%}
         {{ return(true) }}
     {%- endif -%}
@@ -232,14 +232,9 @@
     {%- for relation, stamp_column in stamped -%}
         {%- do probes.append("select 1 from " ~ relation ~ " where " ~ stamp_column ~ " > " ~ since) -%}
     {%- endfor -%}
-    {%- for relation in departures_from -%}
-        {%- set departed = values_departed_since(relation, since=since) -%}
-        {%- if departed is none -%}
-            {{ return(true) }}
-        {%- endif -%}
-        {%- do probes.append("select 1 from (" ~ departed ~ ") as departed") -%}
-    {%- endfor -%}
-    {%- set changed = run_query("select exists (" ~ probes | join(" union all ") ~ ")") -%}
+    {%- set changed = run_query(
+        "select exists (" ~ probes | join(" union all ") ~ ")" ~ (" or (" ~ also_when ~ ")" if also_when else "")
+    ) -%}
     {{ return(changed.rows[0][0]) }}
 {%- endmacro %}
 

@@ -6,12 +6,10 @@
 -- changed). Each source's lines are chosen by their own key (the rebuilt orders' source_order_key) before any
 -- order id is built: choosing them by order id built that string for all 15M staged lines at M. A stored line
 -- whose order no longer exists (an ERP document that turned out to mirror a web order) gets a tombstone (no
--- order_id) that replaces it, and the post-hook deletes the tombstones (docs/performance.md, section AE). The
--- SKU a line held when it is rewritten with another or deleted is recorded (departures_of,
--- macros/departed_values.sql): a deleted line leaves no other trace that int_product_lines_summarized could see.
+-- order_id) that replaces it, and the post-hook deletes the tombstones (docs/performance.md, section AE).
 {{ config(
     materialized='incremental',
-    meta={'last_build_column': 'changed_at', 'departures_of': 'sku'},
+    meta={'last_build_column': 'changed_at'},
     unique_key='order_line_id',
     post_hook="{{ delete_tombstones('order_id') }}",
 ) }}
