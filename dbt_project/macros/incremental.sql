@@ -232,9 +232,11 @@
     {%- for relation, stamp_column in stamped -%}
         {%- do probes.append("select 1 from " ~ relation ~ " where " ~ stamp_column ~ " > " ~ since) -%}
     {%- endfor -%}
-    {%- set changed = run_query(
-        "select exists (" ~ probes | join(" union all ") ~ ")" ~ (" or (" ~ also_when ~ ")" if also_when else "")
-    ) -%}
+    {%- set conditions = ["exists (" ~ probes | join(" union all ") ~ ")"] if probes else [] -%}
+    {%- if also_when -%}
+        {%- do conditions.append("(" ~ also_when ~ ")") -%}
+    {%- endif -%}
+    {%- set changed = run_query("select " ~ (conditions | join(" or ") if conditions else "false")) -%}
     {{ return(changed.rows[0][0]) }}
 {%- endmacro %}
 
