@@ -118,8 +118,9 @@
 
 {#-
     on-run-end. A model that records departures and was built in full in this run (every row stamped by it, read
-    once here by rebuilt_since_last_build) starts its record over at that build: a reader built since then needs only what its later builds record, and with
-    the record starting at the first full build, the first incremental night can already read it.
+    once here by rebuilt_since_last_build) starts its record over at that build: a reader built since then
+    needs only what its later builds record, and with the record starting at the first full build, the first
+    incremental night can already read it.
     Then drop the departures older than every reader can still need. A reader compares its own watermark with
     the record's start and reads the whole model when the record does not reach back, so the record only has to
     cover the nights a reader may miss: `departures_kept_days` (var, 30 by default). The record then starts at

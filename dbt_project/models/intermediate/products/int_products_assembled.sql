@@ -4,12 +4,13 @@
 -- first (the master data), the web feed's otherwise, and for unknown SKUs the name the order lines carried.
 --
 -- Incremental by night, not by SKU: a night in which neither the lines nor the catalogs changed since the last
--- build writes nothing; any other night assembles every SKU again and rewrites them all, and a SKU no source
--- knows any more gets a tombstone (no catalog_status) that the post-hook deletes, recording its key for the
--- relationships test of the order lines (macros/deleted_keys.sql). The lines changed when a unified line is
--- stamped later (changed_at) or an ERP or shop line was staged later (staged_at); a unified line deleted since
--- leaves no stamp, but the lines carrying a SKU are then no longer as many as the stored rows count (staging
--- never deletes lines). The catalogs are full snapshots staged again every night, so each row keeps a
+-- build writes nothing; any other night assembles every SKU again and rewrites them all (the next night's
+-- watermark is the newest changed_at, so a build that assembled must stamp its rows even where no value moved),
+-- and a SKU no source knows any more gets a tombstone (no catalog_status) that the post-hook deletes, recording
+-- its key for the relationships test of the order lines (macros/deleted_keys.sql). The lines changed when a
+-- unified line is stamped later (changed_at) or an ERP or shop line was staged later (staged_at); a unified line
+-- deleted since leaves no stamp, but the lines carrying a SKU are then no longer as many as the stored rows count
+-- (staging never deletes lines). The catalogs are full snapshots staged again every night, so each row keeps a
 -- fingerprint of their values (catalogs_fingerprint), compared with tonight's. Assembling only the SKUs whose
 -- lines changed does not pay: a day's lines touch the popular SKUs, which carry most lines (at M, the one-day
 -- night's 82k lines named 40% of the SKUs and 77% of all lines), and choosing their lines cost more than
