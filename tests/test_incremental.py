@@ -33,7 +33,9 @@ RESTAGED = "staged_at = now() at time zone 'UTC'"
 # Likewise for the per-customer models that stamp the rows they write (changed_at).
 RESTAMPED = "changed_at = now() at time zone 'UTC'"
 # Relations whose content is history, not a function of the lake.
-HISTORY_RELATIONS = {"identity_change_log", "tests_passed_through", "deleted_keys", "departed_values"}
+HISTORY_RELATIONS = {
+    "identity_change_log", "tests_passed_through", "deleted_keys", "departed_values", "as_of_dates_built",
+}
 # Rows that record history inside a relation otherwise a function of the lake: the removal markers of the
 # identifiers records dropped (a full build never had them). Compared without them; tests check them apart.
 HISTORY_ROWS = {"int_identifiers_observed_with_removals": "is_removed"}
@@ -296,6 +298,46 @@ def test_moving_the_as_of_date_re_summarizes_the_customers_it_touches(warehouse_
             assert min(lost.values()) > 0, f"as of {moved}: no customer lost a summary ({lost})"
         previous = fingerprints
     assert previous == night
+
+
+def test_order_summaries_compare_fingerprints_only_when_the_change_lists_do_not_reach_back(warehouse_copy):
+    """A night finds the customers to summarize again from change lists: the orders stamped since its last
+    build, the customers orders left (departed_values) and the orders between the last build's as-of date and
+    tonight's (as_of_dates_built). It no longer compares every customer's orders with the fingerprint the
+    summary keeps, so a summary whose stored fingerprint was edited by hand stays as it is. Without the record
+    of the last build's as-of date (the first night after an upgrade), the night compares fingerprints again:
+    it summarizes that customer again, and records its as-of date for the next night.
+    """
+    model = "int_customer_orders_summarized"
+    with warehouse_connection(warehouse_copy) as con:
+        as_of = con.execute("select as_of_date from int_as_of_date").fetchone()[0]
+        recorded = con.execute(
+            "select as_of_date from as_of_dates_built where model_id = ?", [f"model.retail_cdp.{model}"]).fetchall()
+        edited = con.execute(f"select min(customer_id) from {model} where order_count > 0").fetchone()[0]
+    assert recorded == [(as_of,)], f"the last build's as-of date is not recorded once: {recorded}"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute(f"update {model} set orders_fingerprint = 0 where customer_id = ?", [edited])
+        stamps_before = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
+
+    def build_and_read_the_edited_summary():
+        built = run_dbt(warehouse_copy, "run", "--select", model)
+        assert built.returncode == 0, built.stdout[-3000:]
+        with warehouse_connection(warehouse_copy) as con:
+            return (con.execute(f"select orders_fingerprint from {model} where customer_id = ?", [edited]).fetchone()[0],
+                    dict(con.execute(f"select customer_id, changed_at from {model}").fetchall()))
+
+    fingerprint, stamps = build_and_read_the_edited_summary()
+    assert (fingerprint, stamps) == (0, stamps_before), "a night with nothing new summarized customers again"
+
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute("delete from as_of_dates_built where model_id = ?", [f"model.retail_cdp.{model}"])
+    fingerprint, stamps = build_and_read_the_edited_summary()
+    assert fingerprint != 0
+    assert [key for key in stamps if stamps[key] != stamps_before[key]] == [edited]
+    assert _differing_from_full_builds(warehouse_copy, [model]) == {}
+    with warehouse_connection(warehouse_copy) as con:
+        assert con.execute("select count(*) from as_of_dates_built where model_id = ?",
+                           [f"model.retail_cdp.{model}"]).fetchone()[0] == 1
 
 
 def _assert_moving_the_as_of_date_rewrites_nothing(root, model: str, stamps: dict, as_of, view: str,

@@ -9,3 +9,67 @@
 {% macro as_of_date() -%}
     (select as_of_date from {{ ref('int_as_of_date') }})
 {%- endmacro %}
+
+{#-
+    The as-of date each model that asks for it was last built with, and when (table as_of_dates_built), so that
+    a model keeping per-customer summaries over windows of the as-of date can find the rows a moved as-of date
+    lets in or out by their dates, and the upstream rows changed since by their stamps, instead of comparing a
+    fingerprint of every customer's rows every night.
+
+    A model records its build with the post-hook `record_as_of_date()`, inside the transaction that writes the
+    table: the newest record always describes the stored rows, and a failed build records nothing.
+    `last_build_as_of()` reads it when the model compiles, and answers none when there is no record (the first
+    build after an upgrade, or a unit test): the model then compares everything, as it did before. Rows:
+    (model_id, as_of_date, built_at); a model's hooks only insert, as two models' hooks deleting in one table
+    on dbt's two threads could conflict, and on-run-end keeps each model's newest row.
+-#}
+{% macro as_of_dates_built_relation() -%}
+    {{ return(bookkeeping_relation('as_of_dates_built')) }}
+{%- endmacro %}
+
+{#- on-run-start, for the same reason as create_deleted_keys_table. -#}
+{% macro create_as_of_dates_built_table() -%}
+    create table if not exists {{ as_of_dates_built_relation() }} (
+        model_id varchar, as_of_date date, built_at timestamp
+    )
+{%- endmacro %}
+
+{#- Post-hook: the as-of date this build used. -#}
+{% macro record_as_of_date() -%}
+    insert into {{ as_of_dates_built_relation() }}
+    select '{{ model.unique_id }}', as_of_date, {{ build_stamp() }} from {{ ref('int_as_of_date') }}
+{%- endmacro %}
+
+{#-
+    This model's last build, from its newest record: {'as_of_date': a date literal, 'built_at': the build's stamp
+    as a timestamp literal}, or none (see above). The stamp is that of the whole dbt invocation, which every
+    model of it stamps its rows with: the upstream rows stamped later changed after this model last read them,
+    whether or not that build wrote any row.
+-#}
+{% macro last_build_as_of() -%}
+    {%- if not execute or this is string or load_relation(this) is none
+        or load_relation(as_of_dates_built_relation()) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set newest = run_query(
+        "select strftime(arg_max(as_of_date, built_at), '%Y-%m-%d'), "
+        ~ "strftime(max(built_at), '%Y-%m-%d %H:%M:%S.%f') from " ~ as_of_dates_built_relation()
+        ~ " where model_id = '" ~ model.unique_id ~ "'"
+    ) -%}
+    {%- set row = newest.rows[0] -%}
+    {%- if not row[0] -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return({
+        'as_of_date': "date '" ~ row[0] ~ "'",
+        'built_at': "cast('" ~ row[1] ~ "' as timestamp)",
+    }) }}
+{%- endmacro %}
+
+{#- on-run-end: each model's newest record is the only one read. -#}
+{% macro prune_as_of_dates_built() -%}
+    {%- set built = as_of_dates_built_relation() %}
+    delete from {{ built }}
+    using (select model_id, max(built_at) as newest_built_at from {{ built }} group by model_id) as newest
+    where {{ built }}.model_id = newest.model_id and {{ built }}.built_at < newest.newest_built_at
+{%- endmacro %}

@@ -3,19 +3,25 @@
 -- also subtracts returns, and cancelled or returned orders count nothing. online = web and phone orders,
 -- offline = store orders and tills (int_orders_unified.channel_group).
 --
--- Incremental: each summary keeps a fingerprint of what it was computed from: the customer's orders up to the
--- as-of date, the values of theirs it reads, and which of them fall in the two-year window. A night
--- re-summarizes only the customers whose fingerprint changed: a new or changed order, an order that moved to or
--- from the customer (identity resolution), an order the as-of date let in or out, or one that left the
--- two-year window. A customer left without orders up to the as-of date (merged away, or the as-of date moved
--- back) leaves a tombstone that the post-hook deletes. The fingerprints read every order, but hashing them is a
--- sixth of the aggregates' cost (docs/performance.md, section U). Every summary written carries the build's
--- stamp (changed_at): int_customers_assembled re-assembles the customers whose inputs were stamped since it ran.
+-- Incremental: a night summarizes again only the customers whose orders may have changed, found from change
+-- lists: the customers of the orders int_orders_unified rebuilt since (new or changed, or moved to them), the
+-- customers orders left since (moved away, left anonymous, or deleted: the record of departed values,
+-- macros/departed_values.sql), and the customers of the orders the as-of date let in or out, or moved across
+-- the start of the two-year window, since the as-of date of the last build (recorded by the post-hook
+-- record_as_of_date, macros/as_of_date.sql). A customer left without orders up to the as-of date (merged away,
+-- or the as-of date moved back) leaves a tombstone that the post-hook deletes.
+-- When either record does not reach back to the last build (the first night after an upgrade, a full rebuild
+-- of the orders, a month without a build), the night compares instead a fingerprint of every
+-- customer's orders with the one each summary keeps (orders_fingerprint: the orders up to the as-of date, the
+-- values of theirs it reads, and which fall in the two-year window). That comparison read every order every
+-- night (0.6 s at M); the change lists read three narrow columns (docs/performance.md, section AQ).
+-- Every summary written carries the build's stamp (changed_at): int_customers_assembled re-assembles the
+-- customers whose inputs were stamped since it ran.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
     unique_key='customer_id',
-    post_hook="{{ delete_tombstones('orders_fingerprint') }}",
+    post_hook=["{{ delete_tombstones('orders_fingerprint') }}", "{{ record_as_of_date() }}"],
 ) }}
 
 {%- set two_years_back = as_of_date() ~ ' - interval 2 year' %}
@@ -29,9 +35,11 @@
     ))::hugeint
 {%- endset %}
 
+{%- set by_change_lists = false %}
+
 with
 
-orders as (
+orders as {{ cte_not_materialized() }} (
     select * from {{ ref('int_orders_unified') }}
 ),
 
@@ -44,6 +52,35 @@ as_of_orders as {% if is_incremental() %}{{ cte_not_materialized() }}{% endif %}
 
 {%- if is_incremental() %}
 {%- do require_incremental_columns(['orders_fingerprint', 'changed_at']) %}
+{%- set last_build = last_build_as_of() %}
+{%- set departed_customers = values_departed_since(ref('int_orders_unified'), last_build.built_at)
+    if last_build else none %}
+{%- set by_change_lists = departed_customers is not none %}
+{%- if by_change_lists %}
+
+customers_to_summarize as (
+    -- Orders rebuilt since the last build (which read those stamped up to it): new, changed, or moved to their
+    -- customer.
+    select customer_id
+    from orders
+    where changed_at > {{ last_build.built_at }}
+        and customer_id is not null
+    union
+    -- The customers orders left since: moved to another customer, left anonymous, or deleted.
+    select departed_value from ({{ departed_customers }}) as departed
+    union
+    -- Orders the as-of date let in or out, or moved across the start of the two-year window.
+    select customer_id
+    from orders
+    where customer_id is not null
+        and (
+            (ordered_date <= {{ as_of_date() }}) <> (ordered_date <= {{ last_build.as_of_date }})
+            or (ordered_date >= {{ two_years_back }})
+                <> (ordered_date >= {{ last_build.as_of_date }} - interval 2 year)
+        )
+),
+
+{%- else %}
 
 fingerprints as (
     select
@@ -56,6 +93,7 @@ fingerprints as (
 customers_to_summarize as (
     {{ keys_whose_fingerprint_changed('fingerprints', 'customer_id', ['orders_fingerprint']) }}
 ),
+{%- endif %}
 
 orders_to_summarize as (
     select * from as_of_orders semi join customers_to_summarize using (customer_id)
@@ -99,7 +137,15 @@ summaries as (
 final as (
     select * from summaries
     -- No order up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary.
+    {%- if by_change_lists %}
+    union all by name
+    select customer_id, {{ build_stamp() }} as changed_at
+    from {{ this }}
+    semi join customers_to_summarize using (customer_id)
+    anti join summaries using (customer_id)
+    {%- else %}
     {{- union_tombstones_of_stored_keys_not_in('fingerprints', 'customer_id') }}
+    {%- endif %}
 )
 
 select * from final

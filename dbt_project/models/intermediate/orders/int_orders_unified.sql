@@ -12,10 +12,12 @@
 -- order leaves a tombstone (source_system null) that removes its stored row. changed_at tells
 -- int_order_lines_unified which orders were rebuilt. These tombstones are the only orders an incremental build
 -- removes, so int_order_lines_unified looks for lines of vanished orders among ERP lines only: another way for
--- an order to leave incrementally must be added there too.
+-- an order to leave incrementally must be added there too. The customer an order leaves (moved to another
+-- customer, left anonymous, or a tombstone) is recorded in departed_values (departures_of): the order summaries
+-- summarize that customer again from it (macros/departed_values.sql).
 {{ config(
     materialized='incremental',
-    meta={'last_build_column': 'changed_at'},
+    meta={'last_build_column': 'changed_at', 'departures_of': 'customer_id'},
     unique_key='order_id',
     post_hook="{{ delete_tombstones('source_system') }}",
 ) }}
