@@ -300,44 +300,79 @@ def test_moving_the_as_of_date_re_summarizes_the_customers_it_touches(warehouse_
     assert previous == night
 
 
-def test_order_summaries_compare_fingerprints_only_when_the_change_lists_do_not_reach_back(warehouse_copy):
-    """A night finds the customers to summarize again from change lists: the orders stamped since its last
-    build, the customers orders left (departed_values) and the orders between the last build's as-of date and
-    tonight's (as_of_dates_built). It no longer compares every customer's orders with the fingerprint the
-    summary keeps, so a summary whose stored fingerprint was edited by hand stays as it is. Without the record
-    of the last build's as-of date (the first night after an upgrade), the night compares fingerprints again:
-    it summarizes that customer again, and records its as-of date for the next night.
-    """
-    model = "int_customer_orders_summarized"
-    with warehouse_connection(warehouse_copy) as con:
-        as_of = con.execute("select as_of_date from int_as_of_date").fetchone()[0]
-        recorded = con.execute(
-            "select as_of_date from as_of_dates_built where model_id = ?", [f"model.retail_cdp.{model}"]).fetchall()
-        edited = con.execute(f"select min(customer_id) from {model} where order_count > 0").fetchone()[0]
-    assert recorded == [(as_of,)], f"the last build's as-of date is not recorded once: {recorded}"
-    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
-        con.execute(f"update {model} set orders_fingerprint = 0 where customer_id = ?", [edited])
-        stamps_before = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
+# Per-customer models that find the customers to derive again from change lists, and compare every customer's
+# inputs with a stored fingerprint only when a record they read does not reach back to their last build:
+# (model, its fingerprint column, its build stamp, the record to drop to make it fall back).
+FINGERPRINT_FALLBACKS = [
+    ("int_customer_orders_summarized", "orders_fingerprint", "changed_at",
+     "delete from as_of_dates_built where model_id = 'model.retail_cdp.int_customer_orders_summarized'"),
+    ("int_customer_channels_assessed", "consent_fingerprint", "written_at",
+     "delete from departed_values where model_id = 'model.retail_cdp.int_records_resolved'"),
+]
 
-    def build_and_read_the_edited_summary():
+
+@pytest.mark.parametrize(("model", "fingerprint", "stamp", "drop_the_record"), FINGERPRINT_FALLBACKS,
+                         ids=[fallback[0] for fallback in FINGERPRINT_FALLBACKS])
+def test_fingerprints_are_compared_only_when_the_change_lists_do_not_reach_back(
+        warehouse_copy, model, fingerprint, stamp, drop_the_record):
+    """A night finds the customers to derive again from change lists: the order summaries from the orders
+    stamped since their last build, the customers orders left (departed_values) and the orders between the last
+    build's as-of date and tonight's (as_of_dates_built); contactability from the loyalty members staged and the
+    records re-resolved since, and the customers records left (departed_values). Neither compares every
+    customer's inputs with the fingerprint its rows keep, so a fingerprint edited by hand stays as it is on a
+    night with nothing new. Without the record (the first night after an upgrade, or a full build of the records
+    since), the night compares fingerprints again, derives that customer again, and equals a full build.
+    """
+    with warehouse_connection(warehouse_copy) as con:
+        edited = con.execute(f"select min(customer_id) from {model} where {fingerprint} <> 0").fetchone()[0]
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute(f"update {model} set {fingerprint} = 0 where customer_id = ?", [edited])
+        rows_before = con.execute(f"select * exclude ({fingerprint}) from {model} order by all").fetchall()
+        last_stamp = con.execute(f"select max({stamp}) from {model}").fetchone()[0]
+
+    def build_and_read():
         built = run_dbt(warehouse_copy, "run", "--select", model)
         assert built.returncode == 0, built.stdout[-3000:]
         with warehouse_connection(warehouse_copy) as con:
-            return (con.execute(f"select orders_fingerprint from {model} where customer_id = ?", [edited]).fetchone()[0],
-                    dict(con.execute(f"select customer_id, changed_at from {model}").fetchall()))
+            return (con.execute(f"select distinct {fingerprint} from {model} where customer_id = ?",
+                                [edited]).fetchall(),
+                    con.execute(f"select * exclude ({fingerprint}) from {model} order by all").fetchall(),
+                    con.execute(f"select distinct customer_id from {model} where {stamp} > ?",
+                                [last_stamp]).fetchall())
 
-    fingerprint, stamps = build_and_read_the_edited_summary()
-    assert (fingerprint, stamps) == (0, stamps_before), "a night with nothing new summarized customers again"
+    fingerprints, rows, rewritten = build_and_read()
+    assert (fingerprints, rewritten) == ([(0,)], []), "a night with nothing new derived customers again"
+    assert rows == rows_before
 
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
-        con.execute("delete from as_of_dates_built where model_id = ?", [f"model.retail_cdp.{model}"])
-    fingerprint, stamps = build_and_read_the_edited_summary()
-    assert fingerprint != 0
-    assert [key for key in stamps if stamps[key] != stamps_before[key]] == [edited]
+        con.execute(drop_the_record)
+    fingerprints, rows, rewritten = build_and_read()
+    assert fingerprints[0][0] != 0 and len(fingerprints) == 1
+    assert rewritten == [(edited,)]
     assert _differing_from_full_builds(warehouse_copy, [model]) == {}
+
+
+def test_a_consent_staged_alone_reaches_contactability(warehouse_copy):
+    """A loyalty member staged again with only its SMS consent changed leaves its record as it was (no identifier
+    changed, so identity resolution resolves nothing again): contactability finds the member among those staged
+    since its last build, and re-assesses its customer."""
+    model = "int_customer_channels_assessed"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        customer, member, had_consent = con.execute(
+            f"select customer_id, consent_loyalty_member_id, has_consent from {model} "
+            "where channel = 'sms' and consent_loyalty_member_id is not null order by customer_id limit 1"
+        ).fetchone()
+        con.execute(f"update stg_loyalty__members set has_sms_consent = not has_sms_consent, {RESTAGED} "
+                    "where loyalty_member_id = ?", [member])
+        records_before = con.execute("select max(changed_at) from int_records_resolved").fetchone()[0]
+    built = run_dbt(warehouse_copy, "run", "--select", model)
+    assert built.returncode == 0, built.stdout[-3000:]
     with warehouse_connection(warehouse_copy) as con:
-        assert con.execute("select count(*) from as_of_dates_built where model_id = ?",
-                           [f"model.retail_cdp.{model}"]).fetchone()[0] == 1
+        has_consent = con.execute(f"select has_consent from {model} where customer_id = ? and channel = 'sms'",
+                                  [customer]).fetchone()[0]
+        assert con.execute("select max(changed_at) from int_records_resolved").fetchone()[0] == records_before
+    assert has_consent is (not had_consent)
+    assert _differing_from_full_builds(warehouse_copy, [model]) == {}
 
 
 def _assert_moving_the_as_of_date_rewrites_nothing(root, model: str, stamps: dict, as_of, view: str,

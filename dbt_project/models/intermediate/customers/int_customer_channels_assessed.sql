@@ -9,10 +9,15 @@
 -- contactability_status: contactable | no_consent | no_address | unsubscribe | hard_bounce | spam_complaint.
 --
 -- Incremental: a night re-assesses the customers whose survivor profile changed or is new
--- (int_customer_profiles_survived.changed_at), whose loyalty consents changed (each row keeps a fingerprint of
--- the customer's loyalty records and their consents), whose email or phone received a suppression event
--- staged since the last build, and whose stored suppression no longer has its event (the messaging platform
--- re-sent it for another address). A customer merged away leaves tombstones that the post-hook deletes.
+-- (int_customer_profiles_survived.changed_at), whose loyalty consents may have changed, whose email or phone
+-- received a suppression event staged since the last build, and whose stored suppression no longer has its
+-- event (the messaging platform re-sent it for another address). A customer merged away leaves tombstones that
+-- the post-hook deletes. Consents may have changed for the customers of the loyalty members staged since, of
+-- the records re-resolved since, and those records left (recorded by int_records_resolved in departed_values,
+-- macros/departed_values.sql). When that record does not reach back to the last build (a full build of the
+-- records since), the night compares instead a fingerprint of every customer's loyalty records and consents
+-- with the one its rows keep (consent_fingerprint), which joined every member with its record every night
+-- (docs/performance.md, section AQ).
 -- changed_at moves only when a row's values change, so a rewritten row can keep an older one; written_at, the
 -- stamp of every row a build writes, tells the tests which rows were written since they passed.
 {{ config(
@@ -21,17 +26,35 @@
     unique_key=['customer_id', 'channel'],
     post_hook="{{ delete_tombstones('contactability_status') }}",
 ) }}
+
+{#- What the consents of a customer are decided from: their loyalty records and those records' consents. -#}
+{%- set consent_fingerprint -%}
+    sum(hash(
+        loyalty_members.loyalty_member_id, loyalty_members.updated_at,
+        loyalty_members.has_email_consent, loyalty_members.email_consent_at,
+        loyalty_members.has_sms_consent, loyalty_members.sms_consent_at,
+        loyalty_members.has_push_consent, loyalty_members.push_consent_at
+    ))::hugeint
+{%- endset %}
+
+{%- set departed_customers = none %}
+{%- if is_incremental() %}
+{%- do require_incremental_columns(['consent_fingerprint', 'changed_at', 'written_at']) %}
+{%- set assessed_through = stored_watermark('written_at') %}
+{%- set departed_customers = values_departed_since(ref('int_records_resolved'), since=assessed_through) %}
+{%- endif %}
+
 with
 
 profiles as (
     select * from {{ ref('int_customer_profiles_survived') }}
 ),
 
-loyalty_members as (
+loyalty_members as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_loyalty__members') }}
 ),
 
-records_resolved as (
+records_resolved as {{ cte_not_materialized() }} (
     select * from {{ ref('int_records_resolved') }}
 ),
 
@@ -54,42 +77,78 @@ suppression_events as (
     where is_suppression_event
 ),
 
+{% if departed_customers is none %}
 consent_fingerprints as (
-    -- What the consents of a customer are decided from: their loyalty records and those records' consents.
     select
         records_resolved.customer_id,
-        sum(hash(
-            loyalty_members.loyalty_member_id, loyalty_members.updated_at,
-            loyalty_members.has_email_consent, loyalty_members.email_consent_at,
-            loyalty_members.has_sms_consent, loyalty_members.sms_consent_at,
-            loyalty_members.has_push_consent, loyalty_members.push_consent_at
-        ))::hugeint as consent_fingerprint,
+        {{ consent_fingerprint }} as consent_fingerprint,
     from loyalty_members
     inner join records_resolved
         on 'loyalty_member:' || loyalty_members.loyalty_member_id = records_resolved.record_id
     group by records_resolved.customer_id
 ),
+{% endif %}
 
 {% if is_incremental() %}
-{%- do require_incremental_columns(['consent_fingerprint', 'changed_at', 'written_at']) %}
 stored_customers as (
     select customer_id, consent_fingerprint from {{ this }} where channel = 'email'
 ),
 
-new_suppressions as (
-    select channel, address from suppression_events where staged_at > {{ changed_watermark() }}
-),
-
-customers_to_assess as (
+customers_whose_consents_may_have_changed as (
+{%- if departed_customers is not none %}
+    -- The customers of the loyalty members staged since, the customers records joined since (a record
+    -- re-resolved since names its customer now) and those records left (departed_values: the customer a record
+    -- had before it was rewritten or dropped, macros/departed_values.sql).
+    select customer_id
+    from records_resolved
+    where record_id in (
+        select 'loyalty_member:' || loyalty_member_id from loyalty_members where staged_at > {{ assessed_through }}
+    )
+    union
+    select customer_id
+    from records_resolved
+    where changed_at > {{ assessed_through }}
+    union
+    select departed_value from ({{ departed_customers }}) as departed
+{%- else %}
+    -- No record of the customers records left that reaches back to the last build: every customer's loyalty
+    -- records and consents compared with the fingerprint stored with their rows.
     select profiles.customer_id
     from profiles
     left join consent_fingerprints
         on profiles.customer_id = consent_fingerprints.customer_id
     left join stored_customers
         on profiles.customer_id = stored_customers.customer_id
+    where stored_customers.consent_fingerprint is distinct from consent_fingerprints.consent_fingerprint
+{%- endif %}
+),
+
+new_suppressions as (
+    select channel, address from suppression_events where staged_at > {{ assessed_through }}
+),
+
+customers_to_assess as (
+    {%- if departed_customers is not none %}
+    -- Profiles that changed since, and new customers: a profile the table lacks was written since its last build.
+    select customer_id
+    from profiles
+    where changed_at > {{ assessed_through }}
+    union
+    select profiles.customer_id
+    from profiles
+    anti join stored_customers
+        on profiles.customer_id = stored_customers.customer_id
+    where profiles.written_at > {{ assessed_through }}
+    {%- else %}
+    select profiles.customer_id
+    from profiles
+    left join stored_customers
+        on profiles.customer_id = stored_customers.customer_id
     where stored_customers.customer_id is null
-        or profiles.changed_at > {{ changed_watermark() }}
-        or stored_customers.consent_fingerprint is distinct from consent_fingerprints.consent_fingerprint
+        or profiles.changed_at > {{ assessed_through }}
+    {%- endif %}
+    union
+    select customer_id from customers_whose_consents_may_have_changed
     union
     -- The addresses suppressed since the last build: the email for email, the phone for sms and push.
     select profiles.customer_id
@@ -122,19 +181,38 @@ profiles_to_assess as (
 ),
 {% endif %}
 
-member_consents as (
+members_to_assess as (
+    -- The loyalty members of the customers assessed, with their customer.
     select
         records_resolved.customer_id,
-        loyalty_members.loyalty_member_id,
-        loyalty_members.updated_at,
-        consents.channel,
-        consents.has_consent,
-        consents.consent_at,
+        loyalty_members.*,
     from loyalty_members
     inner join records_resolved
         on 'loyalty_member:' || loyalty_members.loyalty_member_id = records_resolved.record_id
     semi join profiles_to_assess
         on records_resolved.customer_id = profiles_to_assess.customer_id
+),
+{% if departed_customers is not none %}
+
+consent_fingerprints as (
+    -- Kept with the rows for a night whose change lists do not reach back: of the customers assessed only.
+    select
+        customer_id,
+        {{ consent_fingerprint }} as consent_fingerprint,
+    from members_to_assess as loyalty_members
+    group by customer_id
+),
+{% endif %}
+
+member_consents as (
+    select
+        loyalty_members.customer_id,
+        loyalty_members.loyalty_member_id,
+        loyalty_members.updated_at,
+        consents.channel,
+        consents.has_consent,
+        consents.consent_at,
+    from members_to_assess as loyalty_members
     cross join lateral (
         select 'email' as channel, loyalty_members.has_email_consent as has_consent, loyalty_members.email_consent_at as consent_at
         union all
