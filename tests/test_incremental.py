@@ -298,6 +298,10 @@ def test_moving_the_as_of_date_re_summarizes_the_customers_it_touches(warehouse_
             assert min(lost.values()) > 0, f"as of {moved}: no customer lost a summary ({lost})"
         previous = fingerprints
     assert previous == night
+    # Each build of the order summaries recorded its as-of date; after each run only the newest record is kept.
+    with warehouse_connection(warehouse_copy) as con:
+        assert con.execute("select as_of_date from as_of_dates_built where model_id = ?",
+                           ["model.retail_cdp.int_customer_orders_summarized"]).fetchall() == [(as_of,)]
 
 
 # Per-customer models that find the customers to derive again from change lists, and compare every customer's

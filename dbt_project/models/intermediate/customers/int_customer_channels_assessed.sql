@@ -96,9 +96,10 @@ stored_customers as (
 
 customers_whose_consents_may_have_changed as (
 {%- if departed_customers is not none %}
-    -- The customers of the loyalty members staged since, the customers records joined since (a record
-    -- re-resolved since names its customer now) and those records left (departed_values: the customer a record
-    -- had before it was rewritten or dropped, macros/departed_values.sql).
+    -- The customers of the loyalty members staged since, the customers loyalty records joined since (a record
+    -- re-resolved since names its customer now) and the customers records left (departed_values: the customer
+    -- a record had before it was rewritten or dropped, macros/departed_values.sql; of any source, as the record
+    -- keeps only the customer).
     select customer_id
     from records_resolved
     where record_id in (
@@ -108,6 +109,7 @@ customers_whose_consents_may_have_changed as (
     select customer_id
     from records_resolved
     where changed_at > {{ assessed_through }}
+        and record_source = 'loyalty_member'
     union
     select departed_value from ({{ departed_customers }}) as departed
 {%- else %}
