@@ -379,6 +379,35 @@ def test_a_consent_staged_alone_reaches_contactability(warehouse_copy):
     assert _differing_from_full_builds(warehouse_copy, [model]) == {}
 
 
+def test_a_loyalty_record_moved_to_another_customer_moves_its_consents(warehouse_copy):
+    """A loyalty record resolved to another customer, as a merge does: int_records_resolved stamps it and records
+    the customer it left. Contactability re-assesses both: the one it joined from the records re-resolved since,
+    the one it left from the record of departed values, though neither profile changed."""
+    model = "int_customer_channels_assessed"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        left, member = con.execute(
+            f"select customer_id, consent_loyalty_member_id from {model} "
+            "where channel = 'email' and consent_loyalty_member_id is not null order by customer_id limit 1"
+        ).fetchone()
+        joined = con.execute(
+            f"select customer_id from {model} group by customer_id "
+            "having count(consent_loyalty_member_id) = 0 and bool_and(address is not null or channel <> 'email') "
+            "order by customer_id limit 1"
+        ).fetchone()[0]
+        con.execute(f"update int_records_resolved set customer_id = ?, {RESTAMPED} where record_id = ?",
+                    [joined, f"loyalty_member:{member}"])
+        con.execute("insert into departed_values values "
+                    "('model.retail_cdp.int_records_resolved', ?, now() at time zone 'UTC')", [left])
+    built = run_dbt(warehouse_copy, "run", "--select", model)
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        deciding = dict(con.execute(
+            f"select customer_id, consent_loyalty_member_id from {model} "
+            "where channel = 'email' and customer_id in (?, ?)", [left, joined]).fetchall())
+    assert deciding[joined] == member and deciding[left] != member
+    assert _differing_from_full_builds(warehouse_copy, [model]) == {}
+
+
 def _assert_moving_the_as_of_date_rewrites_nothing(root, model: str, stamps: dict, as_of, view: str,
                                                    recency_column: str) -> None:
     """Move the as-of date thirty days and build `model` and the `view` over it: no stored row of `model` is
