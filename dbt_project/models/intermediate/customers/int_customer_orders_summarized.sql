@@ -11,10 +11,10 @@
 -- record_as_of_date, macros/as_of_date.sql). A customer left without orders up to the as-of date (merged away,
 -- or the as-of date moved back) leaves a tombstone that the post-hook deletes.
 -- When either record does not reach back to the last build (the first night after an upgrade, a full rebuild
--- of the orders, a month without a build), the night compares instead a fingerprint of every
--- customer's orders with the one each summary keeps (orders_fingerprint: the orders up to the as-of date, the
--- values of theirs it reads, and which fall in the two-year window). That comparison read every order every
--- night (0.6 s at M); the change lists read three narrow columns (docs/performance.md, section AQ).
+-- of the orders, a month without a build), the night compares instead a fingerprint of every customer's orders
+-- with the one each summary keeps (orders_fingerprint: the orders up to the as-of date, the values of theirs it
+-- reads, and which fall in the two-year window). That comparison read every order every night (0.6 s at M);
+-- the change lists read three narrow columns (docs/performance.md, section AQ).
 -- Every summary written carries the build's stamp (changed_at): int_customers_assembled re-assembles the
 -- customers whose inputs were stamped since it ran.
 {{ config(
