@@ -37,11 +37,12 @@
     ))::hugeint
 {%- endset %}
 
-{%- set departed_customers = none %}
+{%- set compare_every_fingerprint = false %}
 {%- if is_incremental() %}
 {%- do require_incremental_columns(['consent_fingerprint', 'changed_at', 'written_at']) %}
 {%- set assessed_through = stored_watermark('written_at') %}
 {%- set departed_customers = values_departed_since(ref('int_records_resolved'), since=assessed_through) %}
+{%- set compare_every_fingerprint = departed_customers is none %}
 {%- endif %}
 
 with
@@ -77,7 +78,7 @@ suppression_events as (
     where is_suppression_event
 ),
 
-{% if departed_customers is none %}
+{% if compare_every_fingerprint %}
 consent_fingerprints as (
     select
         records_resolved.customer_id,
@@ -95,7 +96,7 @@ stored_customers as (
 ),
 
 customers_whose_consents_may_have_changed as (
-{%- if departed_customers is not none %}
+{%- if not compare_every_fingerprint %}
     -- The customers of the loyalty members staged since, the customers loyalty records joined since (a record
     -- re-resolved since names its customer now) and the customers records left (departed_values: the customer
     -- a record had before it was rewritten or dropped, macros/departed_values.sql; of any source, as the record
@@ -130,7 +131,7 @@ new_suppressions as (
 ),
 
 customers_to_assess as (
-    {%- if departed_customers is not none %}
+    {%- if not compare_every_fingerprint %}
     -- Profiles that changed since, and new customers: a profile the table lacks was written since its last build.
     select customer_id
     from profiles
@@ -194,10 +195,11 @@ members_to_assess as (
     semi join profiles_to_assess
         on records_resolved.customer_id = profiles_to_assess.customer_id
 ),
-{% if departed_customers is not none %}
+{% if not compare_every_fingerprint %}
 
 consent_fingerprints as (
-    -- Kept with the rows for a night whose change lists do not reach back: of the customers assessed only.
+    -- Kept with the rows for a night whose change lists do not reach back: of the customers assessed only (every
+    -- customer in a full build).
     select
         customer_id,
         {{ consent_fingerprint }} as consent_fingerprint,
