@@ -298,10 +298,10 @@ def test_moving_the_as_of_date_re_summarizes_the_customers_it_touches(warehouse_
             assert min(lost.values()) > 0, f"as of {moved}: no customer lost a summary ({lost})"
         previous = fingerprints
     assert previous == night
-    # Each build of the order summaries recorded its as-of date; after each run only the newest record is kept.
+    # Each build of the two summaries recorded its as-of date; after each run only the newest record is kept.
     with warehouse_connection(warehouse_copy) as con:
-        assert con.execute("select as_of_date from as_of_dates_built where model_id = ?",
-                           ["model.retail_cdp.int_customer_orders_summarized"]).fetchall() == [(as_of,)]
+        assert con.execute("select model_id, as_of_date from as_of_dates_built order by 1").fetchall() == [
+            (f"model.retail_cdp.{model}", as_of) for model in sorted(AS_OF_MODELS[:2])]
 
 
 # Per-customer models that find the customers to derive again from change lists, and compare every customer's
@@ -312,6 +312,10 @@ FINGERPRINT_FALLBACKS = [
      "delete from as_of_dates_built where model_id = 'model.retail_cdp.int_customer_orders_summarized'"),
     ("int_customer_channels_assessed", "consent_fingerprint", "written_at",
      "delete from departed_values where model_id = 'model.retail_cdp.int_records_resolved'"),
+    # The engagement summary keeps no fingerprint of its inputs: without the record it summarizes every customer
+    # again and writes those whose values' fingerprint differs.
+    ("int_customer_engagement_summarized", "values_fingerprint", "changed_at",
+     "delete from departed_values where model_id = 'model.retail_cdp.int_web_events_resolved'"),
 ]
 
 
@@ -322,10 +326,12 @@ def test_fingerprints_are_compared_only_when_the_change_lists_do_not_reach_back(
     """A night finds the customers to derive again from change lists: the order summaries from the orders
     stamped since their last build, the customers orders left (departed_values) and the orders between the last
     build's as-of date and tonight's (as_of_dates_built); contactability from the loyalty members staged and the
-    records re-resolved since, and the customers records left (departed_values). Neither compares every
-    customer's inputs with the fingerprint its rows keep, so a fingerprint edited by hand stays as it is on a
-    night with nothing new. Without the record (the first night after an upgrade, or a full build of the records
-    since), the night compares fingerprints again, derives that customer again, and equals a full build.
+    records re-resolved since, and the customers records left (departed_values); the engagement summary from the
+    messages and events stamped since, the customers they left, and those between the two as-of dates. None
+    compares every customer's inputs or values with the fingerprint its rows keep, so a fingerprint edited by
+    hand stays as it is on a night with nothing new. Without the record (the first night after an upgrade, or a
+    full build of the records since), the night compares fingerprints again, derives that customer again, and
+    equals a full build.
     """
     with warehouse_connection(warehouse_copy) as con:
         edited = con.execute(f"select min(customer_id) from {model} where {fingerprint} <> 0").fetchone()[0]
@@ -406,6 +412,56 @@ def test_a_loyalty_record_moved_to_another_customer_moves_its_consents(warehouse
             "where channel = 'email' and customer_id in (?, ?)", [left, joined]).fetchall())
     assert deciding[joined] == member and deciding[left] != member
     assert _differing_from_full_builds(warehouse_copy, [model]) == {}
+
+
+def test_a_customer_merged_away_takes_its_engagement_to_the_survivor(warehouse_copy):
+    """Every identifier of one customer moves to another, as identity resolution writes a merge. The messages and
+    events resolve again to the survivor and record the customer they left (departed_values); the engagement
+    summary then deletes the merged customer's summary, although no message or event names it any more, and
+    summarizes the survivor's from both customers' messages and events."""
+    model = "int_customer_engagement_summarized"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        merged, survivor = (row[0] for row in con.execute(
+            f"select customer_id from {model} where last_email_open_date is not null "
+            "and last_web_visit_at is not null order by customer_id limit 2").fetchall())
+        before = {customer: con.execute(
+            f"select last_email_open_date, last_web_visit_at from {model} where customer_id = ?", [customer]
+        ).fetchone() for customer in (merged, survivor)}
+        con.execute("""
+            update int_identifiers_resolved
+            set customer_id = ?, changed_at = (select max(changed_at) + interval 1 second from int_records_resolved)
+            where customer_id = ?
+        """, [survivor, merged])
+    built = run_dbt(warehouse_copy, "run", "--select",
+                    f"int_esp_activity_resolved int_web_events_resolved {model}")
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        departed = con.execute(
+            "select distinct model_id from departed_values where departed_value = ? order by 1", [merged]
+        ).fetchall()
+        after = dict((row[0], row[1:]) for row in con.execute(
+            f"select customer_id, last_email_open_date, last_web_visit_at from {model} where customer_id in (?, ?)",
+            [merged, survivor]).fetchall())
+    assert departed == [("model.retail_cdp.int_esp_activity_resolved",), ("model.retail_cdp.int_web_events_resolved",)]
+    assert after == {survivor: tuple(max(values) for values in zip(before[merged], before[survivor]))}
+    assert _differing_from_full_builds(warehouse_copy, [model]) == {}
+
+
+def test_a_new_engagement_window_summarizes_every_customer_again(warehouse_copy):
+    """The engagement window's length is recorded with each build's as-of date: a night with another length
+    finds no change in the lists of messages and events, yet every customer's recent web events are counted
+    over another window. It summarizes every customer again and equals a full build with that window."""
+    model = "int_customer_engagement_summarized"
+    narrower = "{engagement_window_days: 7}"
+    with warehouse_connection(warehouse_copy) as con:
+        counts_before = dict(con.execute(f"select customer_id, recent_web_event_count from {model}").fetchall())
+    built = run_dbt(warehouse_copy, "run", "--select", model, "--vars", narrower)
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        counts = dict(con.execute(f"select customer_id, recent_web_event_count from {model}").fetchall())
+    assert sum(counts_before[customer] != count for customer, count in counts.items()) > 0
+    assert _full_builds_differences(warehouse_copy, [model], "--vars", narrower, ignored=("changed_at",)) == {
+        model: (0, 0)}
 
 
 def _assert_moving_the_as_of_date_rewrites_nothing(root, model: str, stamps: dict, as_of, view: str,

@@ -5,10 +5,11 @@
 -- Incremental, like int_web_events_resolved: the activity staged since the last build, plus the rows already
 -- here whose address changed customer since then (identities merged, split, blocked or newly linked) or lost
 -- a record since (identifiers_that_lost_a_record_since_last_build), among them the addresses that left the
--- identity graph.
+-- identity graph. The customer a row leaves (moved to another customer, or to none) is recorded in
+-- departed_values (departures_of): the engagement summary summarizes that customer again from it.
 {{ config(
     materialized='incremental',
-    meta={'last_build_column': 'changed_at'},
+    meta={'last_build_column': 'changed_at', 'departures_of': 'customer_id'},
     unique_key=['message_id', 'event_type'],
 ) }}
 

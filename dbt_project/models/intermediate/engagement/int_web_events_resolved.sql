@@ -12,10 +12,12 @@
 -- (identifiers_that_lost_a_record_since_last_build), among them those that left the identity graph. A
 -- re-checked event is rewritten only when its person changed. An event that no longer has a person (tonight's
 -- anonymous events, and stored ones whose device was unlinked) is written as a tombstone, a row with no
--- customer_id, which removes any stored version and is deleted after the insert (delete_tombstones).
+-- customer_id, which removes any stored version and is deleted after the insert (delete_tombstones). The
+-- customer an event leaves (moved to another customer, or left anonymous) is recorded in departed_values
+-- (departures_of): the engagement summary summarizes that customer again from it.
 {{ config(
     materialized='incremental',
-    meta={'last_build_column': 'changed_at'},
+    meta={'last_build_column': 'changed_at', 'departures_of': 'customer_id'},
     unique_key='event_id',
     post_hook="{{ delete_tombstones('customer_id') }}",
 ) }}
