@@ -7,7 +7,8 @@
     records `customer_id`, the customer a record left, which the profiles must derive again and which nothing
     else names once the record is rewritten. Rows leave an incremental model in two ways between full builds:
     delete+insert replaces them (get_incremental_delete_insert_sql below records them from the rows it is about
-    to delete, in the build's transaction), and post-hooks delete them (delete_stored_rows in macros/deleted_keys.sql records there).
+    to delete, in the build's transaction), and post-hooks delete them (delete_stored_rows in
+    macros/deleted_keys.sql records there).
 
     Rows: (model_id, departed_value, departed_at): the model's unique_id, the value as text and the start of the
     build. One row per model with a null departed_value holds when its record starts: its first build that
@@ -77,14 +78,18 @@
     {%- set replaced = 'temp.main."' ~ target.identifier ~ '__replaced_rows"' -%}
     {%- set columns_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) %}
     create or replace temporary table {{ replaced }} as
-    select stored.rowid as stored_rowid, stored.{{ column }} as stored_value, incoming.{{ column }} as incoming_value
+    select
+        stored.rowid as stored_rowid,
+        stored.{{ column }} as stored_value,
+        incoming.{{ column }} as incoming_value,
     from {{ target }} as stored
     inner join {{ incoming }} as incoming
         on {% for key_column in key_columns -%}
             {{ 'and ' if not loop.first }}stored.{{ key_column }} = incoming.{{ key_column }}
         {% endfor -%};
     {{ record_departed_values(
-        'select stored_value as departed_value from ' ~ replaced ~ ' where stored_value is distinct from incoming_value'
+        'select stored_value as departed_value from ' ~ replaced
+        ~ ' where stored_value is distinct from incoming_value'
     ) }}
     delete from {{ target }} where rowid in (select stored_rowid from {{ replaced }});
     insert into {{ target }} ({{ columns_csv }}) (select {{ columns_csv }} from {{ incoming }});

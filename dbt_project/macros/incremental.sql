@@ -283,13 +283,17 @@
     relation of the model holding that key): the stored row's `columns` (default: the key) and the build stamp
     as `changed_at`, every other column null (`written_at` too), added with `union all by name`. delete+insert
     replaces the stored rows with them, and the post-hook `delete_tombstones` deletes them. Nothing on a full
-    build.
+    build. `among` (a relation holding `key`): only the stored keys it holds, the keys a night derived again
+    when it finds them from change lists.
 -#}
-{% macro union_tombstones_of_stored_keys_not_in(current, key, columns=none) -%}
+{% macro union_tombstones_of_stored_keys_not_in(current, key, columns=none, among=none) -%}
     {%- if is_incremental() %}
     union all by name
     select {{ (columns or [key]) | join(', ') }}, {{ build_stamp() }} as changed_at
     from {{ this }}
+    {%- if among %}
+    semi join {{ among }} using ({{ key }})
+    {%- endif %}
     anti join {{ current }} using ({{ key }})
     {%- endif %}
 {%- endmacro %}

@@ -138,15 +138,8 @@ final as (
     -- New customers and customers whose values changed; the unchanged keep their stored row and changed_at.
     {{ rows_with_changed_values('summarized', 'customer_id') }}
     -- No engagement up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary.
-    {%- if by_change_lists %}
-    union all by name
-    select customer_id, {{ build_stamp() }} as changed_at
-    from {{ this }}
-    semi join customers_to_summarize using (customer_id)
-    anti join summarized using (customer_id)
-    {%- else %}
-    {{- union_tombstones_of_stored_keys_not_in('summarized', 'customer_id') }}
-    {%- endif %}
+    {{- union_tombstones_of_stored_keys_not_in(
+        'summarized', 'customer_id', among='customers_to_summarize' if by_change_lists else none) }}
 )
 
 select * from final

@@ -136,16 +136,11 @@ summaries as (
 
 final as (
     select * from summaries
-    -- No order up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary.
-    {%- if by_change_lists %}
-    union all by name
-    select customer_id, {{ build_stamp() }} as changed_at
-    from {{ this }}
-    semi join customers_to_summarize using (customer_id)
-    anti join summaries using (customer_id)
-    {%- else %}
-    {{- union_tombstones_of_stored_keys_not_in('fingerprints', 'customer_id') }}
-    {%- endif %}
+    -- No order up to the as-of date any more: a tombstone (no fingerprint) replaces the stored summary. Found among
+    -- the customers summarized again, or else among every customer's fingerprint.
+    {{- union_tombstones_of_stored_keys_not_in(
+        'summaries' if by_change_lists else 'fingerprints', 'customer_id',
+        among='customers_to_summarize' if by_change_lists else none) }}
 )
 
 select * from final
