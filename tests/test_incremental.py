@@ -447,6 +447,67 @@ def test_a_customer_merged_away_takes_its_engagement_to_the_survivor(warehouse_c
     assert _differing_from_full_builds(warehouse_copy, [model]) == {}
 
 
+# The per-customer models that find the customers merged away among the profiles deleted since their last build
+# (departed_values of int_customer_profiles_survived).
+MERGED_AWAY_READERS = ("int_customer_channels_assessed", "int_customers_assembled")
+PROFILES_DEPARTURES = "delete from departed_values where model_id = 'model.retail_cdp.int_customer_profiles_survived'"
+
+
+def test_a_customer_merged_away_leaves_contactability_and_the_customer_360(warehouse_copy):
+    """Every identifier of one customer moves to another, as identity resolution writes a merge. Its records
+    resolve again to the survivor; the profiles delete the merged customer and record it (departed_values).
+    Contactability and the customer 360 find it there and delete its rows, and equal full builds."""
+    readers = list(MERGED_AWAY_READERS)
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        merged, survivor = (row[0] for row in con.execute(
+            "select customer_id from int_customers_assembled semi join int_customer_channels_assessed "
+            "using (customer_id) order by customer_id limit 2").fetchall())
+        con.execute("""
+            update int_identifiers_resolved
+            set customer_id = ?, changed_at = (select max(changed_at) + interval 1 second from int_records_resolved)
+            where customer_id = ?
+        """, [survivor, merged])
+    built = run_dbt(warehouse_copy, "run", "--select",
+                    f"int_records_resolved int_customer_profiles_survived {' '.join(readers)}")
+    assert built.returncode == 0, built.stdout[-3000:]
+    with warehouse_connection(warehouse_copy) as con:
+        recorded = con.execute(
+            "select count(*) from departed_values where model_id = ? and departed_value = ?",
+            ["model.retail_cdp.int_customer_profiles_survived", merged]).fetchone()[0]
+        left = {model: con.execute(f"select count(*) from {model} where customer_id = ?", [merged]).fetchone()[0]
+                for model in readers}
+    assert recorded == 1
+    assert left == dict.fromkeys(readers, 0)
+    assert _differing_from_full_builds(warehouse_copy, readers) == {}
+
+
+@pytest.mark.parametrize("model", MERGED_AWAY_READERS)
+def test_customers_merged_away_are_looked_for_among_all_only_without_the_record(warehouse_copy, model):
+    """A stored customer with no profile that the profiles never deleted (a row copied by hand under a customer id
+    no record has) stays on a night with nothing new: the night looks for the customers merged away among the
+    profiles deleted since, not among every stored customer. Without that record (the first night after an
+    upgrade, a full build of the profiles since) it compares every stored customer with the profiles, deletes
+    the stranger, and equals a full build."""
+    stranger = "no-such-customer"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        (copied,) = con.execute(f"select min(customer_id) from {model}").fetchone()
+        con.execute(f"insert into {model} by name select * replace (? as customer_id) from {model} "
+                    "where customer_id = ?", [stranger, copied])
+        (copies,) = con.execute(f"select count(*) from {model} where customer_id = ?", [stranger]).fetchone()
+
+    def build_and_count():
+        built = run_dbt(warehouse_copy, "run", "--select", model)
+        assert built.returncode == 0, built.stdout[-3000:]
+        with warehouse_connection(warehouse_copy) as con:
+            return con.execute(f"select count(*) from {model} where customer_id = ?", [stranger]).fetchone()[0]
+
+    assert copies > 0 and build_and_count() == copies
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute(PROFILES_DEPARTURES)
+    assert build_and_count() == 0
+    assert _differing_from_full_builds(warehouse_copy, [model]) == {}
+
+
 def test_a_new_engagement_window_summarizes_every_customer_again(warehouse_copy):
     """The engagement window's length is recorded with each build's as-of date: a night with another length
     finds no change in the lists of messages and events, yet every customer's recent web events are counted

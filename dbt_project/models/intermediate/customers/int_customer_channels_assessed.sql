@@ -12,7 +12,10 @@
 -- (int_customer_profiles_survived.changed_at), whose loyalty consents may have changed, whose email or phone
 -- received a suppression event staged since the last build, and whose stored suppression no longer has its
 -- event (the messaging platform re-sent it for another address). A customer merged away leaves tombstones that
--- the post-hook deletes. Consents may have changed for the customers of the loyalty members staged since, of
+-- the post-hook deletes; it is found among the customers whose profile was deleted since, which
+-- int_customer_profiles_survived records (departed_values), instead of comparing every stored customer with the
+-- profiles (docs/performance.md, section AS), which remains the fallback when that record does not reach back.
+-- Consents may have changed for the customers of the loyalty members staged since, of
 -- the records re-resolved since, and those records left (recorded by int_records_resolved in departed_values,
 -- macros/departed_values.sql). When that record does not reach back to the last build (a full build of the
 -- records since), the night compares instead a fingerprint of every customer's loyalty records and consents
@@ -38,11 +41,13 @@
 {%- endset %}
 
 {%- set compare_every_fingerprint = false %}
+{%- set profiles_deleted = none %}
 {%- if is_incremental() %}
 {%- do require_incremental_columns(['consent_fingerprint', 'changed_at', 'written_at']) %}
 {%- set assessed_through = stored_watermark('written_at') %}
 {%- set departed_customers = values_departed_since(ref('int_records_resolved'), since=assessed_through) %}
 {%- set compare_every_fingerprint = departed_customers is none %}
+{%- set profiles_deleted = values_departed_since(ref('int_customer_profiles_survived'), since=assessed_through) %}
 {%- endif %}
 
 with
@@ -178,6 +183,14 @@ customers_to_assess as (
 profiles_to_assess as (
     select * from profiles semi join customers_to_assess using (customer_id)
 ),
+{%- if profiles_deleted is not none %}
+
+customers_merged_away as (
+    -- The customers whose profile was deleted since the last build (departed_values of
+    -- int_customer_profiles_survived): the only stored customers that can have lost their profile.
+    select departed_value as customer_id from ({{ profiles_deleted }}) as departed
+),
+{%- endif %}
 {% else %}
 profiles_to_assess as (
     select * from profiles
@@ -308,8 +321,11 @@ final as (
         {{ build_stamp() }} as written_at,
     from assessed
     {{- join_previous_row('assessed', ['customer_id', 'channel']) }}
-    -- Merged away: tombstones (no status) replace the stored rows and the post-hook deletes them.
-    {{- union_tombstones_of_stored_keys_not_in('profiles', 'customer_id', ['customer_id', 'channel']) }}
+    -- Merged away: tombstones (no status) replace the stored rows and the post-hook deletes them. Found among the
+    -- profiles deleted since; without that record, every stored customer is compared with the profiles.
+    {{- union_tombstones_of_stored_keys_not_in(
+        'profiles', 'customer_id', ['customer_id', 'channel'],
+        among='customers_merged_away' if profiles_deleted is not none else none) }}
 )
 
 select * from final

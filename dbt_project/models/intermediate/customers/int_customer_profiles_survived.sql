@@ -19,9 +19,11 @@
 -- changed_at moves only when a profile's values change: int_customer_channels_assessed reads those. A
 -- rewritten row can keep an older changed_at, so the tests of this model find the rows written since they
 -- passed by written_at, the stamp of every row a build writes.
+-- The customers the post-hook deletes are recorded (departures_of: customer_id, macros/departed_values.sql), so
+-- that contactability and the customer 360 find the customers merged away among them.
 {{ config(
     materialized='incremental',
-    meta={'last_build_column': 'written_at'},
+    meta={'last_build_column': 'written_at', 'departures_of': 'customer_id'},
     unique_key='customer_id',
     post_hook="{{ delete_tombstones('records_fingerprint') }}",
 ) }}
