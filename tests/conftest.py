@@ -100,6 +100,14 @@ def warehouse_connection(root: Path):
     return duckdb.connect(str(data_paths(root).warehouse), read_only=True)
 
 
+def delete_profile_as_a_merge_does(con, customer_id: str) -> None:
+    """Delete a customer's profile the way int_customer_profiles_survived deletes a customer merged away: its key
+    recorded in departed_values, where contactability and the customer 360 look for the customers to delete."""
+    con.execute("delete from int_customer_profiles_survived where customer_id = ?", [customer_id])
+    con.execute("insert into departed_values values "
+                "('model.retail_cdp.int_customer_profiles_survived', ?, now() at time zone 'UTC')", [customer_id])
+
+
 def change_log_out_of_date(con, limit: int = 5) -> list[tuple]:
     """Identifiers whose latest identity_change_log row is not their current assignment: an identifier assessed
     now must end on its customer_id (null when blocked), not be missing or logged as removed; one no record

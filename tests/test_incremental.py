@@ -18,7 +18,8 @@ import pytest
 
 from orchestration.settings import data_paths
 from tests.conftest import (
-    change_log_out_of_date, dbt_target_dir, materialize_ingest, materialize_warehouse, run_dbt, warehouse_connection,
+    change_log_out_of_date, dbt_target_dir, delete_profile_as_a_merge_does, materialize_ingest, materialize_warehouse,
+    run_dbt, warehouse_connection,
 )
 
 pytestmark = pytest.mark.slow
@@ -574,7 +575,7 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
         con.execute(f"update int_customer_orders_summarized set {RESTAMPED} where customer_id = ?", [restamped])
         con.execute("delete from int_customer_orders_summarized where customer_id = ?", [lost_orders])
         con.execute("delete from int_customer_engagement_summarized where customer_id in (?, ?)", lost_engagement)
-        con.execute("delete from int_customer_profiles_survived where customer_id = ?", [merged_away])
+        delete_profile_as_a_merge_does(con, merged_away)
         stamps_before = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
 
     as_of_var = f"{{as_of_date: '{as_of.isoformat()}'}}"

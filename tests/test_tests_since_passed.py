@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from orchestration.settings import data_paths
-from tests.conftest import dbt_target_dir, run_dbt, warehouse_connection
+from tests.conftest import dbt_target_dir, delete_profile_as_a_merge_does, run_dbt, warehouse_connection
 
 pytestmark = pytest.mark.slow
 
@@ -205,13 +205,14 @@ def test_every_hook_that_deletes_rows_records_their_keys(two_nights):
 
 
 def test_relationships_find_the_children_of_a_key_the_parent_deleted(warehouse_copy):
-    """A customer merged away upstream is deleted from int_customers_assembled by its post-hook, which records
-    the key; the orders' test then finds that customer's orders although none was written since it passed."""
+    """A customer merged away upstream (its profile deleted and recorded, as the profiles do) is deleted from
+    int_customers_assembled by its post-hook, which records the key; the orders' test then finds that customer's
+    orders although none was written since it passed."""
     assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
     assert "changed_at > cast('" in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         customer_id, orders = _customer_of_first_night_orders(con, rank=0)
-        con.execute("delete from int_customer_profiles_survived where customer_id = ?", [customer_id])
+        delete_profile_as_a_merge_does(con, customer_id)
     assert run_dbt(warehouse_copy, "run", "--select", "int_customers_assembled").returncode == 0
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         recorded = con.execute(
