@@ -12,7 +12,9 @@
 -- (values_fingerprint): 2.5% of the buyers in the benchmark's one-day night at M, where the table rebuilt
 -- with every buyer took 1.06-1.24 s of node time alone against 0.55-0.73 s (docs/performance.md, section AG).
 -- A seed or bucket count edited changes the values, so the rows it moves are written too. Customers no longer
--- buyers (merged away, or their only order gone) are deleted after the insert.
+-- buyers (merged away, or their only order gone) leave tombstones that the post-hook deletes, found among the
+-- buyers the night scores anyway: a post-hook comparing the stored buyers with the customer 360 read it again
+-- (docs/performance.md, section AS).
 {%- set buckets = var('rfm_bucket_count') | int %}
 {#- Each scored value and its score column: recency on the last purchase date, as-of independent. -#}
 {%- set dimensions = [
@@ -24,7 +26,7 @@
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
     unique_key='customer_id',
-    post_hook="{{ delete_rows_no_longer_in('customer_id', 'select customer_id from ' ~ ref('int_customers_assembled') ~ ' where order_count > 0') }}",
+    post_hook="{{ delete_tombstones('values_fingerprint') }}",
 ) }}
 
 with
@@ -100,6 +102,8 @@ segmented as (
 final as (
     -- New buyers and buyers whose values changed; the unchanged keep their stored row and changed_at.
     {{ rows_with_changed_values('segmented', 'customer_id') }}
+    -- No longer a buyer: a tombstone (no values_fingerprint) replaces the stored row and the post-hook deletes it.
+    {{- union_tombstones_of_stored_keys_not_in('purchasers', 'customer_id') }}
 )
 
 select * from final
