@@ -15,8 +15,8 @@
 -- the post-hook deletes; it is found among the customers whose profile was deleted since, which
 -- int_customer_profiles_survived records (departed_values), instead of comparing every stored customer with the
 -- profiles (docs/performance.md, section AS), which remains the fallback when that record does not reach back.
--- Consents may have changed for the customers of the loyalty members staged since, of
--- the records re-resolved since, and those records left (recorded by int_records_resolved in departed_values,
+-- Consents may have changed for the customers of the loyalty members staged since, of the records re-resolved
+-- since, and those records left (recorded by int_records_resolved in departed_values,
 -- macros/departed_values.sql). When that record does not reach back to the last build (a full build of the
 -- records since), the night compares instead a fingerprint of every customer's loyalty records and consents
 -- with the one its rows keep (consent_fingerprint), which joined every member with its record every night
