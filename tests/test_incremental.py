@@ -415,6 +415,15 @@ def test_a_loyalty_record_moved_to_another_customer_moves_its_consents(warehouse
     assert _differing_from_full_builds(warehouse_copy, [model]) == {}
 
 
+def _merge_as_identity_resolution_writes_it(con, merged: str, survivor: str) -> None:
+    """Move every identifier of `merged` to `survivor`, stamped after the resolved records' last build."""
+    con.execute("""
+        update int_identifiers_resolved
+        set customer_id = ?, changed_at = (select max(changed_at) + interval 1 second from int_records_resolved)
+        where customer_id = ?
+    """, [survivor, merged])
+
+
 def test_a_customer_merged_away_takes_its_engagement_to_the_survivor(warehouse_copy):
     """Every identifier of one customer moves to another, as identity resolution writes a merge. The messages and
     events resolve again to the survivor and record the customer they left (departed_values); the engagement
@@ -428,11 +437,7 @@ def test_a_customer_merged_away_takes_its_engagement_to_the_survivor(warehouse_c
         before = {customer: con.execute(
             f"select last_email_open_date, last_web_visit_at from {model} where customer_id = ?", [customer]
         ).fetchone() for customer in (merged, survivor)}
-        con.execute("""
-            update int_identifiers_resolved
-            set customer_id = ?, changed_at = (select max(changed_at) + interval 1 second from int_records_resolved)
-            where customer_id = ?
-        """, [survivor, merged])
+        _merge_as_identity_resolution_writes_it(con, merged, survivor)
     built = run_dbt(warehouse_copy, "run", "--select",
                     f"int_esp_activity_resolved int_web_events_resolved {model}")
     assert built.returncode == 0, built.stdout[-3000:]
@@ -463,11 +468,7 @@ def test_a_customer_merged_away_leaves_contactability_and_the_customer_360(wareh
         merged, survivor = (row[0] for row in con.execute(
             "select customer_id from int_customers_assembled semi join int_customer_channels_assessed "
             "using (customer_id) order by customer_id limit 2").fetchall())
-        con.execute("""
-            update int_identifiers_resolved
-            set customer_id = ?, changed_at = (select max(changed_at) + interval 1 second from int_records_resolved)
-            where customer_id = ?
-        """, [survivor, merged])
+        _merge_as_identity_resolution_writes_it(con, merged, survivor)
     built = run_dbt(warehouse_copy, "run", "--select",
                     f"int_records_resolved int_customer_profiles_survived {' '.join(readers)}")
     assert built.returncode == 0, built.stdout[-3000:]
