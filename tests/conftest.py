@@ -100,12 +100,14 @@ def warehouse_connection(root: Path):
     return duckdb.connect(str(data_paths(root).warehouse), read_only=True)
 
 
-def delete_profile_as_a_merge_does(con, customer_id: str) -> None:
-    """Delete a customer's profile the way int_customer_profiles_survived deletes a customer merged away: its key
-    recorded in departed_values, where contactability and the customer 360 look for the customers to delete."""
-    con.execute("delete from int_customer_profiles_survived where customer_id = ?", [customer_id])
-    con.execute("insert into departed_values values "
-                "('model.retail_cdp.int_customer_profiles_survived', ?, now() at time zone 'UTC')", [customer_id])
+def delete_customers_as_the_model_does(con, model: str, customer_ids: list[str]) -> None:
+    """Delete customers' rows from `model` (the profiles or a summary, which record the customers they delete) the
+    way its post-hook does: each key recorded in departed_values, where the models reading it look for the
+    customers to delete or to derive again."""
+    for customer_id in customer_ids:
+        con.execute(f"delete from {model} where customer_id = ?", [customer_id])
+        con.execute("insert into departed_values values (?, ?, now() at time zone 'UTC')",
+                    [f"model.retail_cdp.{model}", customer_id])
 
 
 def change_log_out_of_date(con, limit: int = 5) -> list[tuple]:

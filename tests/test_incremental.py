@@ -18,8 +18,8 @@ import pytest
 
 from orchestration.settings import data_paths
 from tests.conftest import (
-    change_log_out_of_date, dbt_target_dir, delete_profile_as_a_merge_does, materialize_ingest, materialize_warehouse,
-    run_dbt, warehouse_connection,
+    change_log_out_of_date, dbt_target_dir, delete_customers_as_the_model_does, materialize_ingest,
+    materialize_warehouse, run_dbt, warehouse_connection,
 )
 
 pytestmark = pytest.mark.slow
@@ -448,7 +448,9 @@ def test_a_customer_merged_away_takes_its_engagement_to_the_survivor(warehouse_c
         after = dict((row[0], row[1:]) for row in con.execute(
             f"select customer_id, last_email_open_date, last_web_visit_at from {model} where customer_id in (?, ?)",
             [merged, survivor]).fetchall())
-    assert departed == [("model.retail_cdp.int_esp_activity_resolved",), ("model.retail_cdp.int_web_events_resolved",)]
+    # The event tables record the customer their rows left; the summary records the customer it deleted.
+    assert departed == [(f"model.retail_cdp.{name}",) for name in (
+        "int_customer_engagement_summarized", "int_esp_activity_resolved", "int_web_events_resolved")]
     assert after == {survivor: tuple(max(values) for values in zip(before[merged], before[survivor]))}
     assert _differing_from_full_builds(warehouse_copy, [model]) == {}
 
@@ -510,6 +512,33 @@ def test_customers_merged_away_are_looked_for_among_all_only_without_the_record(
     assert _differing_from_full_builds(warehouse_copy, [model]) == {}
 
 
+@pytest.mark.parametrize("summary", ["int_customer_orders_summarized", "int_customer_engagement_summarized"])
+def test_customers_whose_summary_went_are_looked_for_among_all_only_without_the_record(warehouse_copy, summary):
+    """A customer's summary deleted by hand, which the summary's record does not name, leaves the customer 360 as
+    it is on a night with nothing new: the night looks for the customers whose summary went among those the
+    summary deleted since. Without that record (the first night after an upgrade, a full build of the summary
+    since) it compares every stored customer with the summary, assembles that customer again without it, and
+    equals a full build."""
+    model = "int_customers_assembled"
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        (customer,) = con.execute(f"select min(customer_id) from {summary}").fetchone()
+        con.execute(f"delete from {summary} where customer_id = ?", [customer])
+
+    def build_and_read():
+        built = run_dbt(warehouse_copy, "run", "--select", model)
+        assert built.returncode == 0, built.stdout[-3000:]
+        with warehouse_connection(warehouse_copy) as con:
+            return con.execute(f"select * from {model} where customer_id = ?", [customer]).fetchall()
+
+    with warehouse_connection(warehouse_copy) as con:
+        stored = con.execute(f"select * from {model} where customer_id = ?", [customer]).fetchall()
+    assert len(stored) == 1 and build_and_read() == stored
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute(f"delete from departed_values where model_id = 'model.retail_cdp.{summary}'")
+    assert build_and_read() != stored
+    assert _differing_from_full_builds(warehouse_copy, [model]) == {}
+
+
 def test_a_new_engagement_window_summarizes_every_customer_again(warehouse_copy):
     """The engagement window's length is recorded with each build's as-of date: a night with another length
     finds no change in the lists of messages and events, yet every customer's recent web events are counted
@@ -555,7 +584,7 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
     stamps the rows it writes; a fifth customer's summary is rewritten with its values unchanged, and that
     customer is not rewritten. A sixth customer's order summary and the engagement summaries of a customer seen
     on the web and of one seen only in email are gone, as when the as-of date moves back before them (nothing is
-    stamped then): the three are rewritten without them.
+    stamped then; the summaries record the customers they delete): the three are rewritten without them.
     """
     model = "int_customers_assembled"
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
@@ -574,9 +603,9 @@ def test_customers_are_rewritten_only_when_their_values_change(warehouse_copy):
         con.execute(f"update int_customer_orders_summarized set net_revenue = net_revenue + 1, {RESTAMPED} "
                     "where customer_id in (?, ?, ?)", changed)
         con.execute(f"update int_customer_orders_summarized set {RESTAMPED} where customer_id = ?", [restamped])
-        con.execute("delete from int_customer_orders_summarized where customer_id = ?", [lost_orders])
-        con.execute("delete from int_customer_engagement_summarized where customer_id in (?, ?)", lost_engagement)
-        delete_profile_as_a_merge_does(con, merged_away)
+        delete_customers_as_the_model_does(con, "int_customer_orders_summarized", [lost_orders])
+        delete_customers_as_the_model_does(con, "int_customer_engagement_summarized", lost_engagement)
+        delete_customers_as_the_model_does(con, "int_customer_profiles_survived", [merged_away])
         stamps_before = dict(con.execute(f"select customer_id, changed_at from {model}").fetchall())
 
     as_of_var = f"{{as_of_date: '{as_of.isoformat()}'}}"

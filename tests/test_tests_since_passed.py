@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from orchestration.settings import data_paths
-from tests.conftest import dbt_target_dir, delete_profile_as_a_merge_does, run_dbt, warehouse_connection
+from tests.conftest import dbt_target_dir, delete_customers_as_the_model_does, run_dbt, warehouse_connection
 
 pytestmark = pytest.mark.slow
 
@@ -212,7 +212,7 @@ def test_relationships_find_the_children_of_a_key_the_parent_deleted(warehouse_c
     assert "changed_at > cast('" in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         customer_id, orders = _customer_of_first_night_orders(con, rank=0)
-        delete_profile_as_a_merge_does(con, customer_id)
+        delete_customers_as_the_model_does(con, "int_customer_profiles_survived", [customer_id])
     assert run_dbt(warehouse_copy, "run", "--select", "int_customers_assembled").returncode == 0
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
         recorded = con.execute(

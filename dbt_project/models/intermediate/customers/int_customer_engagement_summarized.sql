@@ -20,6 +20,7 @@
     meta={
         'last_build_column': 'changed_at',
         'as_of_settings': {'engagement_window_days': var('engagement_window_days') | int},
+        'departures_of': 'customer_id',
     },
     unique_key='customer_id',
     post_hook=["{{ delete_tombstones('values_fingerprint') }}", "{{ record_as_of_date() }}"],

@@ -19,7 +19,7 @@
 -- customers whose inputs were stamped since it ran.
 {{ config(
     materialized='incremental',
-    meta={'last_build_column': 'changed_at'},
+    meta={'last_build_column': 'changed_at', 'departures_of': 'customer_id'},
     unique_key='customer_id',
     post_hook=["{{ delete_tombstones('orders_fingerprint') }}", "{{ record_as_of_date() }}"],
 ) }}

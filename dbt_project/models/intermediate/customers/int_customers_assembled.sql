@@ -68,6 +68,11 @@ engagement as {{ cte_not_materialized() }} (
 {%- if is_incremental() %}
 {%- set assembled_through = changed_watermark() %}
 {%- set profiles_deleted = values_departed_since(ref('int_customer_profiles_survived'), since=assembled_through) %}
+{#- The customers each summary deleted since (none when its record does not reach back). -#}
+{%- set summaries_deleted = {
+    'order_summaries': values_departed_since(ref('int_customer_orders_summarized'), since=assembled_through),
+    'engagement': values_departed_since(ref('int_customer_engagement_summarized'), since=assembled_through),
+} %}
 {%- if profiles_deleted is not none %}
 
 customers_merged_away as (
@@ -83,10 +88,16 @@ customers_to_assemble as {{ cte_materialized() }} (
     union
     {%- endfor %}
     -- No order summary any more (no order up to the as-of date), or no engagement, while the stored row holds
-    -- values from one: the customer's values fall back to those of a customer without it.
+    -- values from one: the customer's values fall back to those of a customer without it. Looked for among the
+    -- customers the summary deleted since (it records them, departed_values); among every stored customer when
+    -- that record does not reach back.
     {%- for input, values in [('order_summaries', purchase_values), ('engagement', engagement_values)] %}
     select customer_id
     from {{ this }} as stored
+    {%- if summaries_deleted[input] is not none %}
+    semi join ({{ summaries_deleted[input] }}) as deleted
+        on stored.customer_id = deleted.departed_value
+    {%- endif %}
     anti join {{ input }} using (customer_id)
     where {% for column, default in values -%}
         stored.{{ column }} {{ 'is not null' if default is none else '<> ' ~ default }}
