@@ -10,11 +10,11 @@
 -- writes the ones whose values differ from the stored row, compared by a hash of all their values
 -- (values_fingerprint). Joining the four inputs in full for every customer took 0.62-0.73 s alone at M whatever
 -- the night held; now 0.13 s with nothing new, 0.3 s with 5.7% of the customers stamped (docs/performance.md,
--- sections X and AI). changed_at tells when a row's values last changed. Customers merged away (no longer in int_customer_profiles_survived)
--- leave tombstones that the post-hook deletes. They are found among the customers whose profile was deleted
--- since the last build, which int_customer_profiles_survived records (departed_values), instead of comparing
--- every stored customer with the profiles after the insert (docs/performance.md, section AS); that comparison
--- remains the fallback when the record does not reach back.
+-- sections X and AI). changed_at tells when a row's values last changed. Customers merged away (no longer in
+-- int_customer_profiles_survived) leave tombstones that the post-hook deletes. They are found among the
+-- customers whose profile was deleted since the last build, which int_customer_profiles_survived records
+-- (departed_values), instead of comparing every stored customer with the profiles after the insert
+-- (docs/performance.md, section AS); that comparison remains the fallback when the record does not reach back.
 {{ config(
     materialized='incremental',
     meta={'last_build_column': 'changed_at'},
