@@ -4,8 +4,8 @@
     since, instead of every child row (macros/tests_since_passed.sql).
 
     Between full builds an incremental model loses keys only in post-hooks that delete rows: delete+insert
-    replaces the keys a night writes with the same keys. Those hooks (delete_tombstones,
-    delete_rows_no_longer_in and delete_rows_of_replaced_deliveries in macros/incremental.sql) all delete through
+    replaces the keys a night writes with the same keys. Those hooks (delete_tombstones and
+    delete_rows_of_replaced_deliveries in macros/incremental.sql) both delete through
     `delete_stored_rows`, which records the keys first, in the same transaction; a new hook that deletes rows
     must do the same (a test checks the project's hooks). A full build can drop any key, so it starts the model's
     record over. (A model switched from a view to incremental without --full-refresh is built in full without
@@ -64,7 +64,7 @@
     recording their keys first (and, for a model with `departures_of`, the values they take with them:
     macros/departed_values.sql). On a full build nothing is deleted and the model's record starts over. The
     condition is evaluated twice, once to record and once to delete (under a millisecond for the tombstones'
-    null test, 0.08 s for the customers' anti join at M).
+    null test at M).
 -#}
 {% macro delete_stored_rows(deleted_rows) -%}
     {%- set key_column = single_key_column(config) -%}

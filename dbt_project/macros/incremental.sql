@@ -177,23 +177,6 @@
 {%- endmacro %}
 
 {#-
-    Post-hook of an incremental model whose rows can lose their source: delete+insert only replaces the keys a
-    night delivers, so the rows whose key is no longer among `current_keys` (a query of one column) are deleted
-    after it. `not exists` is an anti join; `not in` must also watch for a null among the current keys (a null
-    there would make it delete nothing): on int_records_resolved at 2M persons, 2.50 s against 1.98 s
-    (docs/performance.md, section W). The keys are recorded first (macros/deleted_keys.sql).
--#}
-{% macro delete_rows_no_longer_in(key_column, current_keys) -%}
-    {%- set key_gone -%}
-        not exists (
-            select 1 from ({{ current_keys }}) as current_keys (current_key)
-            where current_keys.current_key = stored.{{ key_column }}
-        )
-    {%- endset -%}
-    {{ delete_stored_rows(key_gone) }}
-{%- endmacro %}
-
-{#-
     Whether `relation` (an incremental model stamped with `changed_at`) was rebuilt in full since this table was
     last built: then every row of it is newer than this table's watermark. A model that keeps removal markers
     (int_identifiers_observed_with_removals) loses them in a full rebuild, so the tables that rely on them to
