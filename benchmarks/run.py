@@ -179,9 +179,15 @@ def dagster_instance(data: Path):
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
 
+    import yaml
+
+    from orchestration.event_log_storage import storage_settings
+
     home = data / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The project's storage (dagster.yaml), under the benchmark's data directory.
+    settings = {"telemetry": {"enabled": False}, **storage_settings(str(home / "storage"))}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 

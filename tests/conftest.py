@@ -34,8 +34,12 @@ def line_store(request, monkeypatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def dagster_instance() -> dg.DagsterInstance:
-    with dg.instance_for_test() as instance:
+def dagster_instance(tmp_path_factory) -> dg.DagsterInstance:
+    """A throwaway instance with the project's storage (dagster.yaml), so every Dagster test runs on it."""
+    from orchestration.event_log_storage import storage_settings
+
+    storage = tmp_path_factory.mktemp("dagster_storage")
+    with dg.instance_for_test(overrides=storage_settings(str(storage))) as instance:
         yield instance
 
 
