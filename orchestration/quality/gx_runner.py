@@ -10,9 +10,10 @@ and the index is the part that grows with the results kept (orchestration/qualit
 
 GX is imported only inside gx_session (the import takes seconds and must not slow down loading the code
 location), with its analytics off; a warehouse run starts that import on a thread of its own while dbt builds
-(import_gx_in_background), so that the gate, which runs next in the same process, does not wait for it. One lock file serialises sessions: the file context's config file is
-rewritten on every run and checks may run in parallel processes. Each session first deletes the results older
-than the retention (orchestration/quality/history.py, CDP_QUALITY_HISTORY_DAYS).
+(import_gx_in_background), so that the gate, which runs next in the same process, does not wait for it. One
+lock file serialises sessions: the file context's config file is rewritten on every run and checks may run in
+parallel processes. Each session first deletes the results older than the retention
+(orchestration/quality/history.py, CDP_QUALITY_HISTORY_DAYS).
 """
 
 from __future__ import annotations
