@@ -103,6 +103,14 @@ class GxSession:
         self.docs_resources = []
 
 
+def _great_expectations() -> ModuleType:
+    """GX, imported with its analytics off (the setting must be in place before its first import)."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    import great_expectations
+
+    return great_expectations
+
+
 def import_gx_in_background() -> threading.Thread | None:
     """Start importing Great Expectations on a daemon thread, unless this process has it already.
 
@@ -113,11 +121,10 @@ def import_gx_in_background() -> threading.Thread | None:
     """
     if "great_expectations" in sys.modules:
         return None
-    os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
     def import_gx() -> None:
         try:
-            import great_expectations  # noqa: F401
+            _great_expectations()
         except Exception:  # the gate imports it again and fails with the reason
             logging.getLogger(__name__).debug("importing great_expectations ahead of the gate failed", exc_info=True)
 
@@ -132,10 +139,7 @@ def gx_session(paths: DataPaths | None) -> Iterator[GxSession]:
     Data Docs of its validations are built when it ends. Without a data directory: an ephemeral context (nothing
     written, no Data Docs)."""
     if paths is None:
-        os.environ["GX_ANALYTICS_ENABLED"] = "false"
-        import great_expectations as gx
-
-        context = gx.get_context(mode="ephemeral")
+        context = _great_expectations().get_context(mode="ephemeral")
         for site in list(context.list_data_docs_sites()):
             context.delete_data_docs_site(site)  # its default site would build docs in a stray temp folder
         _quiet(context)
@@ -150,10 +154,7 @@ def gx_session(paths: DataPaths | None) -> Iterator[GxSession]:
         try:
             # Results older than the retention go first: the Data Docs index is rebuilt from every stored one.
             prune_validation_history(root, keep_days)
-            os.environ["GX_ANALYTICS_ENABLED"] = "false"
-            import great_expectations as gx
-
-            context = gx.get_context(mode="file", project_root_dir=str(root))
+            context = _great_expectations().get_context(mode="file", project_root_dir=str(root))
             _configure(context, paths, listed_results)
             session = GxSession(context)
             try:
