@@ -43,6 +43,20 @@ def test_every_stage_is_timed_in_both_runs(report):
 
 
 @pytest.mark.slow
+def test_every_night_runs_in_a_fresh_process_and_counts_its_start_up(report):
+    # As `make nightly` runs a night: its process loads the code location before its jobs, and pays for it.
+    data, _ = report
+    pids = {data[run]["process"]["pid"] for run in ("full", "incremental", "unchanged")}
+    assert len(pids) == 3 and data["pid"] not in pids, "the nights ran in the benchmark's process, or in one"
+    for run in ("full", "incremental", "unchanged"):
+        process = data[run]["process"]
+        assert process["code_location_seconds"] > 0
+        assert process["outside_the_jobs_seconds"] >= process["code_location_seconds"]
+        assert data[run]["stages"]["overhead"]["seconds"] >= process["outside_the_jobs_seconds"] * 0.95
+        assert data[run]["total_seconds"] > data[run]["warehouse_job_seconds"] + process["code_location_seconds"]
+
+
+@pytest.mark.slow
 def test_every_dbt_node_succeeds_in_every_night(report):
     # Exposures report "no-op" and are no failure; before that was known, every night listed all six.
     data, _ = report
