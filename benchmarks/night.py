@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     import orchestration.definitions  # noqa: F401  (the code location, as a run process loads it)
 
     record["code_location_seconds"] = time.perf_counter() - t
+    nightly.exempt_live_objects_from_collection()  # as `make nightly` does (orchestration/nightly.py)
     with nightly.project_instance() as instance:
         record["ingest_started_at"] = time.time()
         t = time.perf_counter()
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             record["exports_run_id"] = exported.run_id
     args.result.write_text(json.dumps(record) + "\n")
+    nightly.exempt_live_objects_from_collection()
     return 0
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -93,7 +94,28 @@ def _root_cause(error) -> str:
     return error.message.strip()
 
 
+def exempt_live_objects_from_collection() -> None:
+    """Take every object alive now out of the garbage collector's reach (`gc.freeze`), in a process that runs a
+    night and ends.
+
+    The code location (Dagster, dbt, the project, later Great Expectations) is over 300,000 tracked objects that
+    live until the process exits. Every full collection walks all of them again: 8 in a night with nothing new at
+    M (0.94 s), and the interpreter's own collections at exit another 1.2-1.5 s after the night's work is done
+    (docs/performance.md, section AU). Frozen objects are never collected, so this is for a process about to run
+    its jobs and exit, not for long-lived ones (`dagster dev`'s webserver and daemon).
+    """
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the night; then leave the process's heap to the exit (see exempt_live_objects_from_collection)."""
+    try:
+        return _run_night(argv)
+    finally:
+        exempt_live_objects_from_collection()
+
+
+def _run_night(argv: list[str] | None) -> int:
     from orchestration.ingest.partitions import complete_dump_dates
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"No complete dump under {paths.landing} (a dump is complete when its _SUCCESS file exists). "
               "Generate the sample retailer with `make sample` or land your own dumps.", file=sys.stderr)
         return 2
+    import orchestration.definitions  # noqa: F401  (the code location: loaded once, then kept out of collections)
+
+    exempt_live_objects_from_collection()
     with project_instance() as instance:
         if not all(r.success for r in ingest_dumps(instance, dump_dates)):
             return 1
