@@ -27,8 +27,9 @@ import dagster as dg
 
 
 def run_in_fresh_process(data: Path, dump_dates: list[str]) -> dict:
-    """Run one night in a child process on the benchmark's data directory; its record, with the process's wall
-    time (`started_at`, epoch seconds; `process_seconds`, from its start to its exit). Raises naming the night when it fails."""
+    """Run one night in a child process on the benchmark's data directory. Returns the night's record, with when
+    the process started (`started_at`, epoch seconds) and its wall time from start to exit (`process_seconds`).
+    Raises, naming the night's dumps, when it fails."""
     from orchestration.settings import PROJECT_ROOT
 
     result_file = data / "bench" / "night.json"

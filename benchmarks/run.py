@@ -238,8 +238,11 @@ def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor
         "stages": {name: stages[name] for name in STAGE_ORDER},
         "warehouse_job_seconds": job_seconds,
         "warehouse_job_success": night["warehouse_job_success"],
-        "process": {"pid": night["pid"], "code_location_seconds": round(night["code_location_seconds"], 2),
-                    "outside_the_jobs_seconds": round(total - night["ingest_seconds"] - job_seconds - extra_seconds, 2)},
+        "process": {
+            "pid": night["pid"],
+            "code_location_seconds": round(night["code_location_seconds"], 2),
+            "outside_the_jobs_seconds": round(total - night["ingest_seconds"] - job_seconds - extra_seconds, 2),
+        },
         "dbt": {k: v for k, v in dbt.items() if k != "stages"},
         "peak_rss_bytes": monitor.stage_peaks.get(f"{label}:night", 0),
     }
@@ -434,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {
         "scale": args.label, "persons": args.persons, "days": args.days, "seed": args.seed,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(), "commit": _commit(), "pid": os.getpid(), "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
+        "machine": _machine(), "commit": _commit(), "pid": os.getpid(),
+        "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
     }
     try:
         with RssMonitor() as monitor:
