@@ -344,8 +344,9 @@ def _attach_memory(monitor: RssMonitor, stages: dict, night: dict, dbt: dict, st
     def peak(spans: list[tuple[float, float]]) -> int:
         # A span shorter than the sampling interval (an ingest with no dump) takes the next sample after it.
         inside = [rss for t, rss in samples if any(s <= t <= e for s, e in spans)]
-        after = [next((rss for t, rss in samples if t >= s), 0) for s, _ in spans]
-        return max(inside or after or [0])
+        if inside:
+            return max(inside)
+        return max((next((rss for t, rss in samples if t >= s), 0) for s, _ in spans), default=0)
 
     ingest_span = (night["ingest_started_at"], night["ingest_started_at"] + night["ingest_seconds"])
     stages["ingest"]["peak_rss_bytes"] = peak([ingest_span])

@@ -107,6 +107,14 @@ def exempt_live_objects_from_collection() -> None:
     gc.freeze()
 
 
+def load_code_location() -> None:
+    """Import the Definitions (and the dbt manifest with them) before the first job, then keep them out of garbage
+    collections for the rest of the process."""
+    import orchestration.definitions  # noqa: F401
+
+    exempt_live_objects_from_collection()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the night; then leave the process's heap to the exit (see exempt_live_objects_from_collection)."""
     try:
@@ -131,9 +139,7 @@ def _run_night(argv: list[str] | None) -> int:
         print(f"No complete dump under {paths.landing} (a dump is complete when its _SUCCESS file exists). "
               "Generate the sample retailer with `make sample` or land your own dumps.", file=sys.stderr)
         return 2
-    import orchestration.definitions  # noqa: F401  (the code location: loaded once, then kept out of collections)
-
-    exempt_live_objects_from_collection()
+    load_code_location()
     with project_instance() as instance:
         if not all(r.success for r in ingest_dumps(instance, dump_dates)):
             return 1
