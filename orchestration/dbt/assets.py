@@ -1,6 +1,7 @@
 """dbt models as Dagster assets; dbt tests become asset checks (error severity blocks downstream)."""
 
 import importlib.metadata
+import os
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -15,6 +16,14 @@ from orchestration.dbt.translator import CdpDbtTranslator
 from orchestration.quality.gx_runner import import_gx_in_background
 from orchestration.resources import DataDirResource
 from orchestration.settings import WAREHOUSE_POOL
+
+# dbt's file log (dbt.log in the run's target folder) is written at debug by default: every SQL statement of the
+# build and every connection event, 8 MB of JSON lines a night whatever the scale, each formatted and written by
+# dbt's worker threads, which hold Python's lock beside the models (docs/performance.md, section AV). The
+# warehouse build writes it at info (each node's start and result, warnings, errors) unless dbt's own variable
+# says otherwise: DBT_LOG_LEVEL_FILE=debug brings every statement back. Each model's SQL is in the folder anyway.
+FILE_LOG_LEVEL_ENV = "DBT_LOG_LEVEL_FILE"
+DEFAULT_FILE_LOG_LEVEL = "info"
 
 
 class WarehouseBuildConfig(dg.Config):
@@ -46,6 +55,7 @@ def warehouse_models(
     apply_dbt_environment(data_dir.paths())
     folders_kept = run_folders_kept()  # a wrong setting fails before the build, not after it
     args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+    args += file_log_args()
     if not config.unit_tests:
         # 20 unit tests cost 3.7-4.2 s of node time at any scale, every night (docs/performance.md, section T).
         args += ["--exclude-resource-type", "unit_test"]
@@ -57,6 +67,14 @@ def warehouse_models(
     if deleted:
         context.log.info(f"Deleted the target folders of {len(deleted)} earlier dbt runs under "
                          f"{invocation.target_path.parent} ({RUN_FOLDERS_KEPT_ENV} keeps the newest {folders_kept}).")
+
+
+def file_log_args() -> list[str]:
+    """dbt's flag for the file log's level: the project's default, or nothing when DBT_LOG_LEVEL_FILE is set (dbt
+    reads the variable itself, and a flag would override it)."""
+    if os.environ.get(FILE_LOG_LEVEL_ENV):
+        return []
+    return ["--log-level-file", DEFAULT_FILE_LOG_LEVEL]
 
 
 class WarehouseDbtCliResource(DbtCliResource):
