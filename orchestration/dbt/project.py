@@ -16,8 +16,9 @@ from dagster_dbt import DbtProject
 from orchestration.settings import DATA_DIR_ENV, PROJECT_ROOT, DataPaths, data_paths
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-# The dbt beside this interpreter: the virtualenv's, whether or not it is on PATH.
-DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+# The dbt beside this interpreter (the virtualenv's, whether or not it is on PATH), through the project's script
+# that keeps dbt's long-lived objects out of garbage collections (orchestration/dbt/dbt_cli.py).
+DBT_EXECUTABLE = Path(sys.executable).parent / "cdp-dbt"
 TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 

@@ -2,8 +2,8 @@
 
 dagster-dbt gives every dbt command of a run a target folder of its own, ``<op>-<run id>-<random>`` under the dbt
 project's target folder (``DBT_TARGET_PATH``, ``dbt_project/target`` by default): the manifest, the compiled
-SQL, ``run_results.json`` and the dbt log, about 15 MB whatever the scale (half of it the log). Kept forever, a
-nightly schedule would add some 5 GB a year. So after each successful build only the newest
+SQL, ``run_results.json`` and the dbt log, about 8 MB whatever the scale (15 MB with the log at dbt's debug level).
+Kept forever, a nightly schedule would add some 3 GB a year. So after each successful build only the newest
 CDP_DBT_RUN_FOLDERS_KEPT folders of the build (default 30, a month of nights) are kept; what dbt reported for
 older runs stays in their Dagster run logs.
 """
