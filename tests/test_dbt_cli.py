@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 
-from orchestration.dbt.assets import dbt_resource
+import pytest
+
+from orchestration.dbt import assets
+from orchestration.dbt.assets import DbtExecutableMissingError, dbt_resource
 from orchestration.dbt.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_environment
 from orchestration.settings import data_paths
 
@@ -20,6 +23,12 @@ def test_the_build_runs_the_projects_dbt():
     assert DBT_EXECUTABLE.name == "cdp-dbt"
     assert DBT_EXECUTABLE.is_file(), f"{DBT_EXECUTABLE} is missing: reinstall the project (make install)"
     assert dbt_resource().dbt_executable == str(DBT_EXECUTABLE)
+
+
+def test_a_virtualenv_without_it_is_told_to_reinstall(monkeypatch, tmp_path):
+    monkeypatch.setattr(assets, "DBT_EXECUTABLE", tmp_path / "cdp-dbt")
+    with pytest.raises(DbtExecutableMissingError, match="make install"):
+        dbt_resource()
 
 
 def test_its_output_and_exit_codes_are_dbts():

@@ -18,7 +18,7 @@ from orchestration.resources import DataDirResource
 from orchestration.settings import WAREHOUSE_POOL
 
 # dbt's file log (dbt.log in the run's target folder) is written at debug by default: every SQL statement of the
-# build and every connection event, 8 MB of JSON lines a night whatever the scale, each formatted and written by
+# build and every connection event, 6-8 MB of JSON lines a night whatever the scale, each formatted and written by
 # dbt's worker threads, which hold Python's lock beside the models (docs/performance.md, section AV). The
 # warehouse build writes it at info (each node's start and result, warnings, errors) unless dbt's own variable
 # says otherwise: DBT_LOG_LEVEL_FILE=debug brings every statement back. Each model's SQL is in the folder anyway.
@@ -95,7 +95,15 @@ class WarehouseDbtCliResource(DbtCliResource):
         return None
 
 
+class DbtExecutableMissingError(RuntimeError):
+    """The project's dbt script is not installed beside this interpreter."""
+
+
 def dbt_resource() -> DbtCliResource:
+    if not DBT_EXECUTABLE.is_file():
+        raise DbtExecutableMissingError(
+            f"{DBT_EXECUTABLE} is missing: the warehouse build runs dbt through the project's script `cdp-dbt`, "
+            "installed with the project. Run `make install` (or `pip install -e .` in this virtualenv).")
     return WarehouseDbtCliResource(
         project_dir=dbt_project(),
         profiles_dir=str(dbt_project().profiles_dir),
