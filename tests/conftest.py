@@ -78,12 +78,15 @@ def ingested_root(sample_root, dagster_instance) -> Path:
     return sample_root
 
 
-def materialize_warehouse(root: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def materialize_warehouse(root: Path, instance: dg.DagsterInstance,
+                          models: list[str] | None = None) -> dg.ExecuteInProcessResult:
+    """The warehouse build through Dagster on `root`: every model, or only those named in `models`."""
     from orchestration.dbt.assets import dbt_resource, warehouse_models
     from orchestration.resources import DataDirResource
 
+    selection = None if models is None else [key for key in warehouse_models.keys if key.path[-1] in models]
     return dg.materialize(
-        [warehouse_models], instance=instance, raise_on_error=False,
+        [warehouse_models], selection=selection, instance=instance, raise_on_error=False,
         resources={"data_dir": DataDirResource(data_dir=str(root)), "dbt": dbt_resource()},
     )
 

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from orchestration.dbt.assets import DEFAULT_FILE_LOG_LEVEL, FILE_LOG_LEVEL_ENV, file_log_args
+from tests.conftest import materialize_warehouse
 
 
 def test_the_flag_gives_way_to_the_variable(monkeypatch):
@@ -22,14 +23,7 @@ def test_the_flag_gives_way_to_the_variable(monkeypatch):
 def _file_log_levels(built_warehouse: Path, instance: dg.DagsterInstance, targets: Path) -> dict[str, int]:
     """Builds one cheap model of the built sample warehouse through Dagster into a target folder of its own and
     counts the lines of that run's dbt.log by level."""
-    from orchestration.dbt.assets import dbt_resource, warehouse_models
-    from orchestration.resources import DataDirResource
-
-    (as_of_date,) = [key for key in warehouse_models.keys if key.path[-1] == "int_as_of_date"]
-    result = dg.materialize(
-        [warehouse_models], selection=[as_of_date], instance=instance, raise_on_error=False,
-        resources={"data_dir": DataDirResource(data_dir=str(built_warehouse)), "dbt": dbt_resource()},
-    )
+    result = materialize_warehouse(built_warehouse, instance, models=["int_as_of_date"])
     assert result.success
     (this_run,) = targets.glob(f"warehouse_models-{result.run_id[:7]}-*")
     levels: dict[str, int] = {}

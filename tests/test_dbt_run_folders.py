@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from orchestration.dbt.run_folders import (
@@ -17,6 +16,7 @@ from orchestration.dbt.run_folders import (
     prune_run_folders,
     run_folders_kept,
 )
+from tests.conftest import materialize_warehouse
 
 
 def _folder(parent: Path, name: str, age_seconds: int) -> Path:
@@ -65,20 +65,13 @@ def test_the_setting_is_checked(monkeypatch):
 def test_a_build_deletes_the_folders_of_older_runs(built_warehouse, dagster_instance, monkeypatch, tmp_path):
     """A real build through Dagster (one cheap model of the built sample warehouse) in a target folder of its
     own, beside two folders of earlier runs: with two kept, the older one goes."""
-    from orchestration.dbt.assets import dbt_resource, warehouse_models
-    from orchestration.resources import DataDirResource
-
     targets = tmp_path / "dbt_targets"
     monkeypatch.setenv("DBT_TARGET_PATH", str(targets))
     monkeypatch.setenv(RUN_FOLDERS_KEPT_ENV, "2")
     oldest = _folder(targets, "warehouse_models-old0001-abcdefg", age_seconds=7200)
     older = _folder(targets, "warehouse_models-old0002-abcdefg", age_seconds=3600)
 
-    (as_of_date,) = [key for key in warehouse_models.keys if key.path[-1] == "int_as_of_date"]
-    result = dg.materialize(
-        [warehouse_models], selection=[as_of_date], instance=dagster_instance, raise_on_error=False,
-        resources={"data_dir": DataDirResource(data_dir=str(built_warehouse)), "dbt": dbt_resource()},
-    )
+    result = materialize_warehouse(built_warehouse, dagster_instance, models=["int_as_of_date"])
 
     assert result.success
     (this_run,) = targets.glob(f"warehouse_models-{result.run_id[:7]}-*")
