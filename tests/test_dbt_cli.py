@@ -33,11 +33,11 @@ def test_a_virtualenv_without_it_is_told_to_reinstall(monkeypatch, tmp_path):
 
 def test_its_output_and_exit_codes_are_dbts():
     plain_dbt = str(DBT_EXECUTABLE.parent / "dbt")
-    for args in (["--help"], ["no-such-command"]):
-        ours, theirs = _run(str(DBT_EXECUTABLE), *args), _run(plain_dbt, *args)
-        assert ours.returncode == theirs.returncode, (args, ours.stderr)
-    assert _run(str(DBT_EXECUTABLE), "no-such-command").returncode != 0
-    assert "Usage: cdp-dbt" in _run(str(DBT_EXECUTABLE), "--help").stdout
+    ours = {args: _run(str(DBT_EXECUTABLE), *args) for args in (("--help",), ("no-such-command",))}
+    for args, completed in ours.items():
+        assert completed.returncode == _run(plain_dbt, *args).returncode, (args, completed.stderr)
+    assert ours[("no-such-command",)].returncode != 0
+    assert "Usage: cdp-dbt" in ours[("--help",)].stdout
 
 
 def test_dbts_objects_are_frozen_before_the_interpreter_exits(tmp_path):
