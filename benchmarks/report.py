@@ -61,6 +61,61 @@ def slowest_nodes_table(full: dict, incremental: dict, models: int = 12, tests: 
     return lines
 
 
+CONDITION_COLUMNS = (
+    ("seconds", "wall s"), ("night_cpu_seconds", "night's CPU s"), ("others_cpu_seconds", "others' CPU s"),
+    ("steal_seconds", "steal s"), ("cpu_stall_seconds", "waiting for CPU s"), ("io_stall_seconds", "for IO s"),
+    ("memory_stall_seconds", "for memory s"), ("reclaimed_mb", "page cache reclaimed MB"),
+    ("refaulted_mb", "read again MB"),
+)
+PHASES = (("night", "whole night"), ("ingest", "ingestion"), ("dbt", "dbt's nodes"),
+          ("rest", "the rest (start-up, gate, exports, Dagster)"))
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
+def conditions_table(report: dict) -> list[str]:
+    """What else the machine did while each night ran: a row per night and phase, a row per extra round."""
+    lines = ["| night | phase | " + " | ".join(title for _, title in CONDITION_COLUMNS) + " |",
+             "|---|---|" + "---:|" * len(CONDITION_COLUMNS)]
+
+    def row(night: str, phase: str, figures: dict) -> str:
+        return f"| {night} | {phase} | " + " | ".join(_figure(figures.get(k)) for k, _ in CONDITION_COLUMNS) + " |"
+
+    for key, title in (("full", "full"), ("incremental", "incremental"), ("unchanged", "nothing new")):
+        night = report.get(key)
+        if not night or "conditions" not in night:
+            continue
+        if key == "unchanged" and night.get("rounds", 1) > 1:
+            title = f"nothing new, round {night['round']} (the median)"
+        for phase, phase_title in PHASES:
+            lines.append(row(title, phase_title, night["conditions"][phase]))
+    median = report.get("unchanged", {}).get("round")
+    for summary in report.get("unchanged_rounds", []):
+        if summary["round"] != median:
+            lines.append(row(f"nothing new, round {summary['round']}", PHASES[0][1], summary["conditions"]))
+    return lines
+
+
+def unchanged_rounds_lines(report: dict) -> list[str]:
+    """Every night with nothing new, in the order they ran; the stage table above is the median one's."""
+    rounds = report.get("unchanged_rounds", [])
+    if len(rounds) < 2:
+        return []
+    totals = [r["total_seconds"] for r in rounds]
+    lines = [f"Run {len(rounds)} times; the table is the median night, round {report['unchanged']['round']}. "
+             f"Spread: {min(totals):,.1f}-{max(totals):,.1f} s.", "",
+             "| round | night s | warehouse job s | dbt s | gate s | exports s | others' CPU s | steal s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rounds:
+        lines.append(f"| {r['round']} | {_seconds(r['total_seconds'])} | {_seconds(r['warehouse_job_seconds'])} "
+                     f"| {_seconds(r['dbt_seconds'])} | {_seconds(r['stages']['gate'])} "
+                     f"| {_seconds(r['stages']['exports'])} | {_figure(r['conditions'].get('others_cpu_seconds'))} "
+                     f"| {_figure(r['conditions'].get('steal_seconds'))} |")
+    return lines + [""]
+
+
 def write_markdown(report: dict) -> str:
     full, incremental = report["full"], report["incremental"]
     machine = report["machine"]
@@ -90,7 +145,20 @@ def write_markdown(report: dict) -> str:
             "The same jobs right after the incremental night, with no dump landed: what every night costs at this "
             "scale, whatever it holds.",
             "",
+            *unchanged_rounds_lines(report),
             *stage_table(report["unchanged"]),
+            "",
+        ]
+    if any("conditions" in report.get(key, {}) for key in ("full", "incremental", "unchanged")):
+        lines += [
+            "## The machine while each night ran",
+            "",
+            "What else the machine did (benchmarks/machine.py): CPU time outside the night's processes, time the "
+            "hypervisor ran something else (steal), wall time in which a task waited for a CPU, for IO or for "
+            "memory, and page cache the kernel evicted and evicted pages read again. A night slower than its "
+            "neighbours with high figures here was measured on a busier machine, not slower code.",
+            "",
+            *conditions_table(report),
             "",
         ]
     lines += [

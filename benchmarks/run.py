@@ -17,8 +17,11 @@ What it does (docs/performance.md explains the figures):
    of identifiers already known are compared with the full run's, and the identity components with a full
    recomputation (benchmarks/incremental_check.py);
 7. a night with nothing new: the same jobs once more with no dump landed, what every night costs at this
-   scale whatever it holds (skip with --skip-unchanged);
-8. writes <out>/benchmark.json, <out>/benchmark.md and <out>/benchmark.png, then deletes the generated data
+   scale whatever it holds; run --unchanged-nights times (default 3), the median night reported beside every
+   round, so one slow round is seen as such (skip with --skip-unchanged);
+8. beside every night, what else the machine did (benchmarks/machine.py): CPU used outside the night, steal,
+   time stalled on CPU, IO and memory, page cache reclaimed and read again;
+9. writes <out>/benchmark.json, <out>/benchmark.md and <out>/benchmark.png, then deletes the generated data
    unless --keep.
 
 Free disk is checked before generating: a scale that does not fit is refused with the figures.
@@ -37,6 +40,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks.machine import MachineMonitor
 from benchmarks.monitor import RssMonitor
 
 # Measured at M (1M persons, 4 dumps): landing 10.8 KB per person; lake 0.19x (snappy), warehouse 1.5x, exports
@@ -80,11 +84,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-floor", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-peer", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-unchanged", action="store_true", help="skip the night with nothing new (step 7)")
+    p.add_argument("--unchanged-nights", type=int, default=3,
+                   help="how many nights with nothing new to run; the median is reported (default 3)")
     args = p.parse_args(argv)
     args.persons = args.persons or SCALES[args.scale]
     args.label = args.scale if args.persons == SCALES[args.scale] else f"{args.persons}p"
     if args.days < 1:
         p.error("--days must be at least 1")
+    if args.unchanged_nights < 1:
+        p.error("--unchanged-nights must be at least 1 (use --skip-unchanged to run none)")
     return args
 
 
@@ -192,9 +200,10 @@ def dagster_instance(data: Path):
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
-def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor, label: str) -> dict:
+def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor, machine: MachineMonitor,
+                label: str) -> dict:
     """Ingest `dump_dates`, build the warehouse and exports (one Dagster job), run the gate: in a fresh process,
-    as `make nightly` runs a night (benchmarks/night.py). Times each stage."""
+    as `make nightly` runs a night (benchmarks/night.py). Times each stage, and says what else the machine did."""
     from benchmarks.night import run_in_fresh_process, warehouse_steps
 
     stages: dict[str, dict] = {}
@@ -228,6 +237,7 @@ def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor
 
     # The first night builds from nothing; any later one runs the incremental models on the night's dumps only.
     _attach_rows(data, stages, night_dumps=dump_dates if label != "full" else None)
+    conditions = machine_conditions(machine, night, dbt["intervals"])
     _attach_memory(monitor, stages, night, dbt, steps)
     for stage in stages.values():
         rows = stage.get("rows") if stage.get("rows_are_throughput", True) else None
@@ -245,7 +255,22 @@ def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor
         },
         "dbt": {k: v for k, v in dbt.items() if k != "stages"},
         "peak_rss_bytes": monitor.stage_peaks.get(f"{label}:night", 0),
+        "conditions": conditions,
     }
+
+
+def machine_conditions(machine: MachineMonitor, night: dict, dbt_intervals: list[tuple[str, float, float]]) -> dict:
+    """What else the machine did during the night and its phases: ingestion, dbt's nodes, the rest (the process's
+    start, dbt's start-up, the gate, the exports, Dagster). None everywhere when the machine has no such counters."""
+    from benchmarks.machine import FIGURES
+
+    started = night["started_at"]
+    whole = machine.during([(started, started + night["process_seconds"])])
+    ingest = machine.during([(night["ingest_started_at"], night["ingest_started_at"] + night["ingest_seconds"])])
+    dbt = machine.during([(start, end) for _, start, end in dbt_intervals])
+    rest = {name: None if None in (whole[name], ingest[name], dbt[name])
+            else round(max(whole[name] - ingest[name] - dbt[name], 0.0), 2) for name in FIGURES}
+    return {"night": whole, "ingest": ingest, "dbt": dbt, "rest": rest}
 
 
 def _ingest_rows(data: Path, dump_dates: list[str]) -> dict:
@@ -442,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
     }
     try:
-        with RssMonitor() as monitor:
+        with RssMonitor() as monitor, MachineMonitor() as machine:
             _log(f"generating {args.persons:,} persons, {args.days + 1} dumps into {data}")
             with monitor.stage("generate"):
                 report["generate"] = generate(args, data)
@@ -460,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["code_location_seconds"] = round(time.perf_counter() - t, 2)
 
             _log(f"full run over {full_dumps}")
-            report["full"] = run_nightly(instance, data, full_dumps, monitor, "full")
+            report["full"] = run_nightly(instance, data, full_dumps, monitor, machine, "full")
             report["identity_full"] = identity_figures(data)
             snapshot = snapshot_ids(data)
 
@@ -489,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
 
             _log(f"incremental run: dump {held} lands")
             _restore_held_back(data)
-            report["incremental"] = run_nightly(instance, data, [held], monitor, "incremental")
+            report["incremental"] = run_nightly(instance, data, [held], monitor, machine, "incremental")
             report["identity_incremental"] = identity_figures(data)
             report["id_stability"] = id_stability(data, snapshot)
             from benchmarks.incremental_check import components_match_full_recomputation
@@ -501,8 +526,11 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_unchanged:
                 # Its cost is the floor under every incremental night: the history scans of the incremental
                 # steps, the marts rebuilt every night, the tests, start-up, the gate and the exports.
-                _log("a night with nothing new")
-                report["unchanged"] = run_nightly(instance, data, [], monitor, "unchanged")
+                rounds = []
+                for number in range(1, args.unchanged_nights + 1):
+                    _log(f"a night with nothing new ({number} of {args.unchanged_nights})")
+                    rounds.append(run_nightly(instance, data, [], monitor, machine, f"unchanged {number}"))
+                report["unchanged"], report["unchanged_rounds"] = median_night(rounds)
                 report["unchanged_over_incremental"] = round(
                     report["unchanged"]["total_seconds"] / report["incremental"]["total_seconds"], 3)
             report["peak_rss_bytes_all"] = monitor.peak
@@ -524,6 +552,22 @@ def main(argv: list[str] | None = None) -> int:
     print((out / "benchmark.md").read_text())
     _log(f"wrote {out / 'benchmark.json'}, {out / 'benchmark.md'}" + (f", {chart}" if chart else ""))
     return 0
+
+
+def median_night(rounds: list[dict]) -> tuple[dict, list[dict]]:
+    """The median of the nights with nothing new (the lower one of an even count), marked with its round, and a
+    summary of every round in the order they ran."""
+    ordered = sorted(range(len(rounds)), key=lambda i: rounds[i]["total_seconds"])
+    middle = ordered[(len(rounds) - 1) // 2]
+    summaries = [{
+        "round": number,
+        "total_seconds": night["total_seconds"],
+        "warehouse_job_seconds": night["warehouse_job_seconds"],
+        "dbt_seconds": night["dbt"]["elapsed_reported"],
+        "stages": {name: stage["seconds"] for name, stage in night["stages"].items()},
+        "conditions": night["conditions"]["night"],
+    } for number, night in enumerate(rounds, start=1)]
+    return {**rounds[middle], "round": middle + 1, "rounds": len(rounds)}, summaries
 
 
 def _warehouse_rfm_seconds(full: dict) -> float:
