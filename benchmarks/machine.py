@@ -14,6 +14,11 @@ for the night and for its phases (ingestion, dbt's nodes, the rest):
 - **page cache reclaimed, and read again** (/proc/vmstat): pages the kernel evicted, and evicted pages
   that had to be read from disk again (refaults): a warehouse file evicted between two nights is read again.
 
+None of these sees a machine that is simply slower for a while: a host busy on the same physical cores, or
+clocked down, shows no steal, yet the same work takes more CPU time. So before and after every night the
+benchmark also times a fixed piece of work (`speed_probe`): a pure-Python loop on one core, and DuckDB hashing
+100M integers on all cores. The same code's nights can then be compared with the machine's speed beside them.
+
 The counters are Linux's; elsewhere the figures are None. They are cumulative, sampled twice a second, and
 read at a span's ends by interpolating between samples, so a span shorter than a second is approximate.
 A process of the tree that exits unwaited for (re-parented to init) leaves its CPU time in "others' CPU".
@@ -22,6 +27,7 @@ A process of the tree that exits unwaited for (re-parented to init) leaves its C
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 import time
 from bisect import bisect_left
@@ -70,6 +76,34 @@ def machine_counters(proc: Path = PROC) -> dict[str, float]:
     except (OSError, ValueError):
         pass
     return counters
+
+
+PROBE_ROUNDS = 3
+PROBE_PYTHON_ITERATIONS = 3_000_000  # about 0.2 s on the reference machine
+PROBE_DUCKDB_INTEGERS = 100_000_000  # about 0.3 s on its two cores
+
+
+def speed_probe(rounds: int = PROBE_ROUNDS) -> dict[str, float]:
+    """Seconds a fixed piece of work takes now, the median of `rounds`: a Python loop (one core, the interpreter
+    as dbt and Dagster use it) and a DuckDB aggregation over all cores (the warehouse's engine)."""
+    import duckdb
+
+    def python_work() -> float:
+        started = time.perf_counter()
+        total = 0
+        for i in range(PROBE_PYTHON_ITERATIONS):
+            total += i * i % 7
+        return time.perf_counter() - started
+
+    with duckdb.connect() as con:
+        def duckdb_work() -> float:
+            started = time.perf_counter()
+            con.execute(f"select sum(hash(range)) from range({PROBE_DUCKDB_INTEGERS})").fetchall()
+            return time.perf_counter() - started
+
+        duckdb_work()  # the first query also starts DuckDB's threads
+        return {"python_seconds": round(statistics.median(python_work() for _ in range(rounds)), 3),
+                "duckdb_seconds": round(statistics.median(duckdb_work() for _ in range(rounds)), 3)}
 
 
 def tree_cpu_seconds(process: psutil.Process) -> float:

@@ -98,6 +98,22 @@ def conditions_table(report: dict) -> list[str]:
     return lines
 
 
+def speed_probe_table(report: dict) -> list[str]:
+    """The fixed piece of work timed before and after each night, in the order the nights ran."""
+    nights = [(title, report[key].get("speed_probe")) for key, title in (("full", "full"), ("incremental", "incremental"))
+              if key in report]
+    rounds = report.get("unchanged_rounds") or ([{"round": 1, "speed_probe": report["unchanged"].get("speed_probe")}]
+                                                if "unchanged" in report else [])
+    nights += [(f"nothing new, round {r['round']}", r.get("speed_probe")) for r in rounds]
+    lines = ["| night | Python probe before s | after s | DuckDB probe before s | after s |",
+             "|---|---:|---:|---:|---:|"]
+    for title, probe in nights:
+        if probe:
+            lines.append(f"| {title} | {probe['before']['python_seconds']:.3f} | {probe['after']['python_seconds']:.3f} "
+                         f"| {probe['before']['duckdb_seconds']:.3f} | {probe['after']['duckdb_seconds']:.3f} |")
+    return lines if len(lines) > 2 else []
+
+
 def unchanged_rounds_lines(report: dict) -> list[str]:
     """Every night with nothing new, in the order they ran; the stage table above is the median one's."""
     rounds = report.get("unchanged_rounds", [])
@@ -161,6 +177,12 @@ def write_markdown(report: dict) -> str:
             *conditions_table(report),
             "",
         ]
+        probes = speed_probe_table(report)
+        if probes:
+            lines += ["How fast the machine was: a fixed piece of work timed just before and just after each night "
+                      "(a Python loop on one core; DuckDB hashing 100M integers on all cores; the median of three). "
+                      "A machine slowed by its host shows here, where steal and others' CPU stay near zero.", "",
+                      *probes, ""]
     lines += [
         "## Comparisons",
         "",

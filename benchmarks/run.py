@@ -20,7 +20,8 @@ What it does (docs/performance.md explains the figures):
    scale whatever it holds; run --unchanged-nights times (default 3), the median night reported beside every
    round, so one slow round is seen as such (skip with --skip-unchanged);
 8. beside every night, what else the machine did (benchmarks/machine.py): CPU used outside the night, steal,
-   time stalled on CPU, IO and memory, page cache reclaimed and read again;
+   time stalled on CPU, IO and memory, page cache reclaimed and read again; and how fast the machine was just
+   before and after it (a fixed piece of Python and DuckDB work timed);
 9. writes <out>/benchmark.json, <out>/benchmark.md and <out>/benchmark.png, then deletes the generated data
    unless --keep.
 
@@ -40,7 +41,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.machine import MachineMonitor
+from benchmarks.machine import MachineMonitor, speed_probe
 from benchmarks.monitor import RssMonitor
 
 # Measured at M (1M persons, 4 dumps): landing 10.8 KB per person; lake 0.19x (snappy), warehouse 1.5x, exports
@@ -207,8 +208,10 @@ def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor
     from benchmarks.night import run_in_fresh_process, warehouse_steps
 
     stages: dict[str, dict] = {}
+    speed_before = speed_probe()
     with monitor.stage(f"{label}:night"):
         night = run_in_fresh_process(data, dump_dates)
+    speed_after = speed_probe()
     total = night["process_seconds"]
     stages["ingest"] = {"seconds": night["ingest_seconds"], **_ingest_rows(data, dump_dates)}
 
@@ -256,6 +259,7 @@ def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor
         "dbt": {k: v for k, v in dbt.items() if k != "stages"},
         "peak_rss_bytes": monitor.stage_peaks.get(f"{label}:night", 0),
         "conditions": conditions,
+        "speed_probe": {"before": speed_before, "after": speed_after},
     }
 
 
@@ -566,6 +570,7 @@ def median_night(rounds: list[dict]) -> tuple[dict, list[dict]]:
         "dbt_seconds": night["dbt"]["elapsed_reported"],
         "stages": {name: stage["seconds"] for name, stage in night["stages"].items()},
         "conditions": night["conditions"]["night"],
+        "speed_probe": night["speed_probe"],
     } for number, night in enumerate(rounds, start=1)]
     return {**rounds[middle], "round": middle + 1, "rounds": len(rounds)}, summaries
 

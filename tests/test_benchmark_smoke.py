@@ -106,9 +106,14 @@ def test_what_else_the_machine_did_is_reported_beside_every_night(report):
         assert night["night_cpu_seconds"] >= conditions["dbt"]["night_cpu_seconds"] + conditions["ingest"]["night_cpu_seconds"] - 0.1
         if Path("/proc/pressure/io").exists():
             assert all(night[name] is not None and night[name] >= 0 for name in FIGURES), night
+    for run in ("full", "incremental", "unchanged"):
+        probe = data[run]["speed_probe"]
+        assert all(probe[when][work] > 0 for when in ("before", "after") for work in ("python_seconds", "duckdb_seconds"))
+    assert [r["speed_probe"] for r in data["unchanged_rounds"]][data["unchanged"]["round"] - 1] == data["unchanged"]["speed_probe"]
     markdown = (out / "benchmark.md").read_text()
     section = markdown.split("## The machine while each night ran")[1]
     assert "| full | whole night |" in section and "| nothing new, round" in section
+    assert "| nothing new, round 2 |" in section.split("| night | Python probe before s |")[1]
 
 
 @pytest.mark.slow
