@@ -14,6 +14,7 @@ from orchestration.dbt import assets
 from orchestration.dbt.assets import DbtExecutableMissingError, dbt_resource
 from orchestration.dbt.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_environment
 from orchestration.settings import data_paths
+from tests.conftest import run_dbt
 
 
 def _run(executable: str, *args: str) -> subprocess.CompletedProcess:
@@ -69,8 +70,6 @@ def test_the_warehouse_is_closed_and_checkpointed_when_dbt_exits(tmp_path):
     # could close it, and cdp-dbt's frozen heap is out of every collection's reach: the log would stay behind, to
     # be replayed by every later open of the warehouse (the gate's, the exports', the next night's). With a cycle
     # made on purpose in cdp-dbt, this test fails (docs/performance.md, section AW).
-    from tests.conftest import run_dbt
-
     paths = data_paths(tmp_path)
     paths.warehouse.parent.mkdir(parents=True)
     completed = run_dbt(tmp_path, "seed")
