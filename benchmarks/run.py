@@ -41,7 +41,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.machine import MachineMonitor, speed_probe
+from benchmarks.machine import FIGURES, MachineMonitor, speed_probe
 from benchmarks.monitor import RssMonitor
 
 # Measured at M (1M persons, 4 dumps): landing 10.8 KB per person; lake 0.19x (snappy), warehouse 1.5x, exports
@@ -266,8 +266,6 @@ def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor
 def machine_conditions(machine: MachineMonitor, night: dict, dbt_intervals: list[tuple[str, float, float]]) -> dict:
     """What else the machine did during the night and its phases: ingestion, dbt's nodes, the rest (the process's
     start, dbt's start-up, the gate, the exports, Dagster). None everywhere when the machine has no such counters."""
-    from benchmarks.machine import FIGURES
-
     started = night["started_at"]
     whole = machine.during([(started, started + night["process_seconds"])])
     ingest = machine.during([(night["ingest_started_at"], night["ingest_started_at"] + night["ingest_seconds"])])
