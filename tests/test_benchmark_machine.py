@@ -11,7 +11,9 @@ import pytest
 
 from benchmarks.machine import CLOCK_TICKS, FIGURES, PAGE_BYTES, MachineMonitor, machine_counters, merge_spans
 
-BURN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
+# Burns one second of CPU time, however busy the machine is, then writes the file named in argv[1].
+BURN = ("import pathlib, sys, time\nwhile time.process_time() < 1.0: pass\n"
+        "pathlib.Path(sys.argv[1]).write_text('done')\n")
 
 
 def _fake_proc(root: Path, busy_ticks: int, steal_ticks: int, cpu_us: int, io_us: int, memory_us: int,
@@ -68,19 +70,24 @@ def test_no_counters_no_figures(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="the machine's counters are Linux's")
-def test_cpu_is_told_apart_between_the_night_and_everything_else():
+def test_cpu_is_told_apart_between_the_night_and_everything_else(tmp_path):
     # One second of CPU burnt by a child (the night's tree), then one by a process outside the tree: a shell
     # starts it in the background and exits, so it is re-parented away from this process.
     with MachineMonitor(interval=0.1) as monitor:
         started = time.time()
-        subprocess.run([sys.executable, "-c", BURN.format(seconds=1.0)], check=True)
+        subprocess.run([sys.executable, "-c", BURN, str(tmp_path / "child")], check=True)
         ours = (started, time.time())
         time.sleep(0.3)
         outside_started = time.time()
-        subprocess.run(["sh", "-c", f'"{sys.executable}" -c "$0" >/dev/null 2>&1 &', BURN.format(seconds=1.0)],
+        done = tmp_path / "outside"
+        subprocess.run(["sh", "-c", f'"{sys.executable}" -c "$0" "$1" >/dev/null 2>&1 &', BURN, str(done)],
                        check=True)
-        time.sleep(1.4)
+        deadline = time.time() + 60
+        while not done.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a sample after the process is gone
         outside = (outside_started, time.time())
+    assert done.exists(), "the process outside the tree did not finish in a minute"
     night = monitor.during([ours])
     elsewhere = monitor.during([outside])
     assert monitor.available
