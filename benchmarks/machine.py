@@ -35,6 +35,8 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.monitor import process_tree
+
 PROC = Path("/proc")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -108,12 +110,8 @@ def speed_probe(rounds: int = PROBE_ROUNDS) -> dict[str, float]:
 
 def tree_cpu_seconds(process: psutil.Process) -> float:
     """CPU seconds of a process and its descendants, the exited ones its members waited for included."""
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
     total = 0.0
-    for member in members:
+    for member in process_tree(process):
         try:
             times = member.cpu_times()
         except psutil.Error:

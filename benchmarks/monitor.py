@@ -11,14 +11,18 @@ from typing import Iterator
 import psutil
 
 
+def process_tree(process: psutil.Process) -> list[psutil.Process]:
+    """A process and all its descendants now; empty when the process itself is gone."""
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
 def tree_rss(process: psutil.Process) -> int:
     """RSS of a process and all its descendants, in bytes (processes that vanish mid-read count as 0)."""
     total = 0
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for member in members:
+    for member in process_tree(process):
         try:
             total += member.memory_info().rss
         except psutil.Error:

@@ -102,9 +102,7 @@ def speed_probe_table(report: dict) -> list[str]:
     """The fixed piece of work timed before and after each night, in the order the nights ran."""
     nights = [(title, report[key].get("speed_probe")) for key, title in (("full", "full"), ("incremental", "incremental"))
               if key in report]
-    rounds = report.get("unchanged_rounds") or ([{"round": 1, "speed_probe": report["unchanged"].get("speed_probe")}]
-                                                if "unchanged" in report else [])
-    nights += [(f"nothing new, round {r['round']}", r.get("speed_probe")) for r in rounds]
+    nights += [(f"nothing new, round {r['round']}", r.get("speed_probe")) for r in report.get("unchanged_rounds", [])]
     lines = ["| night | Python probe before s | after s | DuckDB probe before s | after s |",
              "|---|---:|---:|---:|---:|"]
     for title, probe in nights:
