@@ -12,6 +12,10 @@ measurement; the table says which columns were measured.
 
 The incremental night's dump grows with the persons too (the generator's day is proportional to the
 customers), so "incremental / full" compares the same kind of night at every scale.
+
+Then, for the incremental night and the night with nothing new, the dbt nodes that would cost the most at
+`--to` persons, each fitted the same way (`--nodes`, default 12): the models and tests whose cost grows with
+the history are the ones that keep the incremental night from shrinking towards its day's share.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ SETTINGS_NAMED = ("machine", "memory_limit", "seed", "commit")
 # milliseconds are noise, and an exponent fitted to them would mean nothing.
 MIN_FITTED_SECONDS = 0.5
 TOO_SMALL = f"under {MIN_FITTED_SECONDS} s: not fitted"
+# The nights whose dbt nodes are listed one by one: in a full night every node grows with the data, so its
+# order says little; in these two, a node that grows is one reading the history instead of the night's changes.
+NODE_NIGHTS = (("incremental", "incremental night"), ("unchanged", "a night with nothing new"))
+DEFAULT_NODES = 12
 
 
 class GrowthError(ValueError):
@@ -150,6 +158,57 @@ def growth_table(reports: list[dict], to_persons: int = L_PERSONS) -> list[str]:
     return lines
 
 
+def node_seconds(run: dict | None) -> dict[str, float]:
+    """Each dbt node's own execution seconds in one night, keyed `model name` / `test name`."""
+    dbt = (run or {}).get("dbt") or {}
+    nodes = {f"model `{name}`": seconds for name, seconds in dbt.get("model_seconds", {}).items()}
+    nodes.update({f"test `{name}`": seconds for name, seconds in dbt.get("test_seconds", {}).items()})
+    return nodes
+
+
+def node_growth_table(reports: list[dict], night: str, to_persons: int = L_PERSONS,
+                      top: int = DEFAULT_NODES) -> list[str]:
+    """Markdown: the `top` dbt nodes of `night` that would cost the most at `to_persons`, then the rest together.
+
+    A node under MIN_FITTED_SECONDS at every scale gets no exponent of its own (its milliseconds are mostly
+    dbt's per-node work and the neighbouring thread); it is counted in the last row, whose sum is fitted.
+    """
+    check_comparable(reports)
+    reports = sorted(reports, key=lambda r: r["persons"])
+    persons = [r["persons"] for r in reports]
+    per_report = [node_seconds(r.get(night)) for r in reports]
+    names = list(dict.fromkeys(name for nodes in per_report for name in nodes))
+    if not names:
+        return []
+    fitted: list[tuple[float, str, list[float | None], float]] = []
+    rest: list[str] = []
+    for name in names:
+        series = [nodes.get(name) for nodes in per_report]
+        fit = None
+        if any(s is not None and s >= MIN_FITTED_SECONDS for s in series):
+            fit = fit_power_law(persons, [s or 0.0 for s in series])
+        if fit is None:
+            rest.append(name)
+        else:
+            fitted.append((extrapolate(fit, to_persons), name, series, fit[1]))
+    fitted.sort(key=lambda row: -row[0])
+    rest += [name for _, name, _, _ in fitted[top:]]
+    header = " | ".join(f"{r['scale']}, s" for r in reports)
+    lines = [f"| {dict(NIGHTS)[night]}: dbt node | {header} | exponent | at {to_persons:,} (extrapolated), s |",
+             "|---|" + "---:|" * (len(reports) + 2)]
+    for at_target, name, series, exponent in fitted[:top]:
+        cells = ["" if s is None else f"{s:,.2f}" for s in series]
+        lines.append(f"| {name} | {' | '.join(cells)} | {exponent:.2f} | {at_target:,.1f} |")
+    if rest:
+        sums = [sum(nodes.get(name) or 0.0 for name in rest) for nodes in per_report]
+        fit = fit_power_law(persons, sums) if any(s >= MIN_FITTED_SECONDS for s in sums) else None
+        cells = [f"{s:,.2f}" for s in sums]
+        cells.append("" if fit is None else f"{fit[1]:.2f}")
+        cells.append("" if fit is None else f"{extrapolate(fit, to_persons):,.1f}")
+        lines.append(f"| the other {len(rest)} nodes, together | {' | '.join(cells)} |")
+    return lines
+
+
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return None if not numerator or not denominator else numerator / denominator
 
@@ -165,9 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reports", nargs="*", type=Path, help="benchmark.json files or the folders holding them")
     parser.add_argument("--to", type=int, default=L_PERSONS, help="persons to extrapolate to (default L, 10M)")
     parser.add_argument("--out", type=Path, default=None, help="also write the tables to this Markdown file")
+    parser.add_argument("--nodes", type=int, default=DEFAULT_NODES,
+                        help=f"dbt nodes listed per night, those costing most at --to (default {DEFAULT_NODES})")
     args = parser.parse_args(argv)
     try:
-        lines = growth_table([load_report(path) for path in args.reports], args.to)
+        reports = [load_report(path) for path in args.reports]
+        lines = growth_table(reports, args.to)
+        for night, _ in NODE_NIGHTS:
+            table = node_growth_table(reports, night, args.to, args.nodes)
+            if table:
+                lines += [""] + table
     except GrowthError as error:
         print(f"benchmarks.growth: {error}", file=sys.stderr)
         return 2

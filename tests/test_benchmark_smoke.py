@@ -194,6 +194,35 @@ def test_growth_fits_a_power_law_and_extrapolates():
     assert fit_power_law([1_000_000, 2_000_000], [0.0, 2.0]) is None, "a figure that was zero gives no exponent"
 
 
+def test_node_growth_lists_the_nodes_costing_most_at_the_target_scale(tmp_path, capsys):
+    from benchmarks.growth import main, node_growth_table
+
+    def report_at(persons: int, models: dict, tests: dict) -> dict:
+        night = {"total_seconds": 10.0, "stages": {}, "dbt": {"executed_seconds": 5.0, "model_seconds": models,
+                                                              "test_seconds": tests}}
+        return {"scale": f"{persons}p", "persons": persons, "days": 3, "incremental": night, "unchanged": night}
+
+    # At 1M and 2M: a model reading the history (linear), a fixed-cost model that is the larger at both
+    # measured scales, a test too small to fit at either, and a model that grows like the square root.
+    small = report_at(1_000_000, {"reads_history": 1.0, "fixed": 3.5, "root": 1.0}, {"tiny": 0.1})
+    large = report_at(2_000_000, {"reads_history": 2.0, "fixed": 3.5, "root": 2**0.5}, {"tiny": 0.2})
+    lines = node_growth_table([large, small], "incremental", to_persons=10_000_000, top=2)
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    assert lines[0].startswith("| incremental night: dbt node | 1000000p, s | 2000000p, s | exponent |")
+    assert rows[0] == ["model `reads_history`", "1.00", "2.00", "1.00", "10.0"], "the history wins at L"
+    assert rows[1][0] == "model `fixed`" and rows[1][3:] == ["0.00", "3.5"]
+    # The square root (3.2 s at L) is beyond the top two; the tiny test has no exponent of its own.
+    assert rows[2][0] == "the other 2 nodes, together" and rows[2][1:3] == ["1.10", "1.61"]
+    assert len(rows) == 3
+    for report, folder in ((small, "small"), (large, "large")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "benchmark.json").write_text(json.dumps(report))
+    assert main([str(tmp_path / "small"), str(tmp_path / "large"), "--nodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| incremental night: dbt node |" in out and "| a night with nothing new: dbt node |" in out
+    assert out.count("| the other 3 nodes, together |") == 2
+
+
 def test_generator_bound_judged_at_m_and_l_unless_the_dumps_were_reused():
     from benchmarks.run import targets
 
