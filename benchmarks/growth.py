@@ -14,8 +14,9 @@ The incremental night's dump grows with the persons too (the generator's day is 
 customers), so "incremental / full" compares the same kind of night at every scale.
 
 Then, for the incremental night and the night with nothing new, the dbt nodes that would cost the most at
-`--to` persons, each fitted the same way (`--nodes`, default 12): the models and tests whose cost grows with
-the history are the ones that keep the incremental night from shrinking towards its day's share.
+`--to` persons, each fitted the same way (`--nodes`, default 12): where the incremental night's time would go.
+Its day grows with the persons too, so a node of that night may grow for its day or for the history; in the
+night with nothing new only the history grows.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ SETTINGS_NAMED = ("machine", "memory_limit", "seed", "commit")
 # milliseconds are noise, and an exponent fitted to them would mean nothing.
 MIN_FITTED_SECONDS = 0.5
 TOO_SMALL = f"under {MIN_FITTED_SECONDS} s: not fitted"
-# The nights whose dbt nodes are listed one by one: in a full night every node grows with the data, so its
-# order says little; in these two, a node that grows is one reading the history instead of the night's changes.
+# The nights whose dbt nodes are listed one by one: the full night rebuilds everything, so each of its nodes
+# grows with the data and the list would say little; these two show what an ordinary night would cost at L.
 NODE_NIGHTS = (("incremental", "incremental night"), ("unchanged", "a night with nothing new"))
 DEFAULT_NODES = 12
 
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=DEFAULT_NODES,
                         help=f"dbt nodes listed per night, those costing most at --to (default {DEFAULT_NODES})")
     args = parser.parse_args(argv)
+    if args.nodes < 0:
+        parser.error("--nodes must be 0 or more")
     try:
         reports = [load_report(path) for path in args.reports]
         lines = growth_table(reports, args.to)
