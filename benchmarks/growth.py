@@ -45,6 +45,11 @@ NODE_NIGHTS = (("incremental", "incremental night"), ("unchanged", "a night with
 DEFAULT_NODES = 12
 
 
+def too_small_to_fit(series: list[float | None]) -> bool:
+    """Under MIN_FITTED_SECONDS at every scale (or not measured): shown, but given no exponent."""
+    return all(s is None or s < MIN_FITTED_SECONDS for s in series)
+
+
 class GrowthError(ValueError):
     """Reports that cannot be compared; the message says why and what to run instead."""
 
@@ -131,7 +136,7 @@ def growth_table(reports: list[dict], to_persons: int = L_PERSONS) -> list[str]:
     extrapolated: dict[str, float | None] = {}
     for label in labels:
         series = [values.get(label) for values in per_report]
-        too_small = all(s is None or s < MIN_FITTED_SECONDS for s in series)
+        too_small = too_small_to_fit(series)
         fit = None if too_small else fit_power_law(persons, [s or 0.0 for s in series])
         extrapolated[label] = extrapolate(fit, to_persons)
         cells = ["" if s is None else f"{s:,.1f}" for s in series]
@@ -185,9 +190,7 @@ def node_growth_table(reports: list[dict], night: str, to_persons: int = L_PERSO
     rest: list[str] = []
     for name in names:
         series = [nodes.get(name) for nodes in per_report]
-        fit = None
-        if any(s is not None and s >= MIN_FITTED_SECONDS for s in series):
-            fit = fit_power_law(persons, [s or 0.0 for s in series])
+        fit = None if too_small_to_fit(series) else fit_power_law(persons, [s or 0.0 for s in series])
         if fit is None:
             rest.append(name)
         else:
@@ -202,7 +205,7 @@ def node_growth_table(reports: list[dict], night: str, to_persons: int = L_PERSO
         lines.append(f"| {name} | {' | '.join(cells)} | {exponent:.2f} | {at_target:,.1f} |")
     if rest:
         sums = [sum(nodes.get(name) or 0.0 for name in rest) for nodes in per_report]
-        fit = fit_power_law(persons, sums) if any(s >= MIN_FITTED_SECONDS for s in sums) else None
+        fit = None if too_small_to_fit(sums) else fit_power_law(persons, sums)
         cells = [f"{s:,.2f}" for s in sums]
         cells.append("" if fit is None else f"{fit[1]:.2f}")
         cells.append("" if fit is None else f"{extrapolate(fit, to_persons):,.1f}")

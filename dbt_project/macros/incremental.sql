@@ -338,7 +338,7 @@
     `current` (a CTE of the model) before the left join: joined directly, DuckDB builds its hash table on every
     stored row, as the join must keep every row of `current` (at 2M persons, int_identifiers_assessed's one-day
     query took 2.54-2.73 s joined to its 6.9M stored rows directly, 2.37-2.42 s narrowed: docs/performance.md,
-    section AY).
+    section AY). `current` is read twice; DuckDB computes such a CTE once (its profile shows it materialized).
 -#}
 {% macro join_previous_row(current, key) -%}
     {%- if is_incremental() %}
