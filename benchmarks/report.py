@@ -69,6 +69,7 @@ CONDITION_COLUMNS = (
 )
 PHASES = (("night", "whole night"), ("ingest", "ingestion"), ("dbt", "dbt's nodes"),
           ("rest", "the rest (start-up, gate, exports, Dagster)"))
+NIGHT_TITLES = (("full", "full"), ("incremental", "incremental"), ("unchanged", "nothing new"))
 
 
 def _figure(value: float | None) -> str:
@@ -83,26 +84,28 @@ def conditions_table(report: dict) -> list[str]:
     def row(night: str, phase: str, figures: dict) -> str:
         return f"| {night} | {phase} | " + " | ".join(_figure(figures.get(k)) for k, _ in CONDITION_COLUMNS) + " |"
 
-    for key, title in (("full", "full"), ("incremental", "incremental"), ("unchanged", "nothing new")):
+    for key, title in NIGHT_TITLES:
         night = report.get(key)
         if not night or "conditions" not in night:
             continue
-        if key == "unchanged" and night.get("rounds", 1) > 1:
-            title = f"nothing new, round {night['round']} (the median)"
+        if night.get("rounds", 1) > 1:
+            title = f"{title}, round {night['round']} (the median)"
         for phase, phase_title in PHASES:
             lines.append(row(title, phase_title, night["conditions"][phase]))
-    median = report.get("unchanged", {}).get("round")
-    for summary in report.get("unchanged_rounds", []):
-        if summary["round"] != median:
-            lines.append(row(f"nothing new, round {summary['round']}", PHASES[0][1], summary["conditions"]))
+        for summary in report.get(f"{key}_rounds", []):
+            if summary["round"] != night.get("round"):
+                lines.append(row(f"{title}, round {summary['round']}", PHASES[0][1], summary["conditions"]))
     return lines
 
 
 def speed_probe_table(report: dict) -> list[str]:
     """The fixed piece of work timed before and after each night, in the order the nights ran."""
-    nights = [(title, report[key].get("speed_probe")) for key, title in (("full", "full"), ("incremental", "incremental"))
-              if key in report]
-    nights += [(f"nothing new, round {r['round']}", r.get("speed_probe")) for r in report.get("unchanged_rounds", [])]
+    nights = []
+    for key, title in NIGHT_TITLES:
+        if f"{key}_rounds" in report:
+            nights += [(f"{title}, round {r['round']}", r.get("speed_probe")) for r in report[f"{key}_rounds"]]
+        elif key in report:
+            nights.append((title, report[key].get("speed_probe")))
     lines = ["| night | Python probe before s | after s | DuckDB probe before s | after s |",
              "|---|---:|---:|---:|---:|"]
     for title, probe in nights:
@@ -112,13 +115,14 @@ def speed_probe_table(report: dict) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
-def unchanged_rounds_lines(report: dict) -> list[str]:
-    """Every night with nothing new, in the order they ran; the stage table above is the median one's."""
-    rounds = report.get("unchanged_rounds", [])
+def rounds_lines(report: dict, key: str) -> list[str]:
+    """Every round of a repeated night (`incremental` or `unchanged`), in the order they ran; the stage table
+    below is the median one's."""
+    rounds = report.get(f"{key}_rounds", [])
     if len(rounds) < 2:
         return []
     totals = [r["total_seconds"] for r in rounds]
-    lines = [f"Run {len(rounds)} times; the table is the median night, round {report['unchanged']['round']}. "
+    lines = [f"Run {len(rounds)} times; the table is the median night, round {report[key]['round']}. "
              f"Spread: {min(totals):,.1f}-{max(totals):,.1f} s.", "",
              "| round | night s | warehouse job s | dbt s | gate s | exports s | others' CPU s | steal s |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -149,6 +153,10 @@ def write_markdown(report: dict) -> str:
         "",
         f"## Incremental night (dump {', '.join(incremental['dump_dates'])})",
         "",
+        *(["Each round started from the same state: the lake, warehouse, exports and quality folders as the "
+           "full run left them, kept aside and put back (benchmarks/night_state.py).", ""]
+          if len(report.get("incremental_rounds", [])) > 1 else []),
+        *rounds_lines(report, "incremental"),
         *stage_table(incremental),
         "",
     ]
@@ -159,7 +167,7 @@ def write_markdown(report: dict) -> str:
             "The same jobs right after the incremental night, with no dump landed: what every night costs at this "
             "scale, whatever it holds.",
             "",
-            *unchanged_rounds_lines(report),
+            *rounds_lines(report, "unchanged"),
             *stage_table(report["unchanged"]),
             "",
         ]

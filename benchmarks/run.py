@@ -13,9 +13,10 @@ What it does (docs/performance.md explains the figures):
 3. identity precision and recall against the generator's ground truth;
 4. the floor: DuckDB alone loading the same dump files into tables (benchmarks/floor.py);
 5. the peer: the same RFM and segments in pandas (benchmarks/peer.py);
-6. the incremental night: the held-back dump lands, is ingested, and the warehouse is rebuilt; customer ids
-   of identifiers already known are compared with the full run's, and the identity components with a full
-   recomputation (benchmarks/incremental_check.py);
+6. the incremental night: the held-back dump lands, is ingested, and the warehouse is rebuilt; run
+   --incremental-nights times (default 3), each from the same state put back (benchmarks/night_state.py), the
+   median night reported beside every round; customer ids of identifiers already known are compared with the
+   full run's, and the identity components with a full recomputation (benchmarks/incremental_check.py);
 7. a night with nothing new: the same jobs once more with no dump landed, what every night costs at this
    scale whatever it holds; run --unchanged-nights times (default 3), the median night reported beside every
    round, so one slow round is seen as such (skip with --skip-unchanged);
@@ -48,6 +49,9 @@ from benchmarks.monitor import RssMonitor
 # 0.03x the landing size, plus the floor's database while it is built. The estimate errs on the generous side.
 LANDING_BYTES_PER_PERSON = 11_500
 DERIVED_FACTOR = 2.2  # lake + warehouse + floor database + exports, relative to landing
+# The state kept to run the incremental night again: the warehouse and exports copied (0.49x and 0.035x the
+# landing at M and at 2M), the lake hard-linked.
+KEPT_STATE_FACTOR = 0.55
 DISK_MARGIN_BYTES = 2 * 1024**3
 
 # The issue's bound on the generator: M "in minutes" (read as five at most), L "within about 15 minutes".
@@ -84,6 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="reuse dumps already generated in the data directory with the same settings")
     p.add_argument("--skip-floor", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-peer", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--incremental-nights", type=int, default=3,
+                   help="how many times to run the one-day incremental night, each from the state before it; the "
+                        "median is reported (default 3)")
     p.add_argument("--skip-unchanged", action="store_true", help="skip the night with nothing new (step 7)")
     p.add_argument("--unchanged-nights", type=int, default=3,
                    help="how many nights with nothing new to run; the median is reported (default 3)")
@@ -92,6 +99,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.label = args.scale if args.persons == SCALES[args.scale] else f"{args.persons}p"
     if args.days < 1:
         p.error("--days must be at least 1")
+    if args.incremental_nights < 1:
+        p.error("--incremental-nights must be at least 1")
     if args.unchanged_nights < 1:
         p.error("--unchanged-nights must be at least 1 (use --skip-unchanged to run none)")
     return args
@@ -100,19 +109,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # ---------------------------------------------------------------- disk
 
 
-def estimate_bytes(persons: int, days: int) -> dict[str, int]:
+def estimate_bytes(persons: int, days: int, incremental_nights: int = 1) -> dict[str, int]:
     landing = int(persons * LANDING_BYTES_PER_PERSON * (1 + 0.012 * max(days + 1 - 4, 0)))
-    derived = int(landing * DERIVED_FACTOR)
+    derived = int(landing * (DERIVED_FACTOR + (KEPT_STATE_FACTOR if incremental_nights > 1 else 0.0)))
     return {"landing": landing, "derived": derived, "total": landing + derived + DISK_MARGIN_BYTES}
 
 
-def check_disk(data_dir: Path, persons: int, days: int) -> str | None:
+def check_disk(data_dir: Path, persons: int, days: int, incremental_nights: int = 1) -> str | None:
     """None when the run fits on the disk, otherwise the message saying why it is refused."""
     probe = data_dir
     while not probe.exists():
         probe = probe.parent
     free = shutil.disk_usage(probe).free
-    need = estimate_bytes(persons, days)
+    need = estimate_bytes(persons, days, incremental_nights)
     already = _folder_bytes(data_dir) if data_dir.exists() else 0
     if need["total"] - already <= free:
         return None
@@ -120,8 +129,9 @@ def check_disk(data_dir: Path, persons: int, days: int) -> str | None:
     return (
         f"Refusing to run: {persons:,} persons with {days + 1} dumps need about {need['total'] / gb:,.0f} GB "
         f"({need['landing'] / gb:,.0f} GB of dumps + {need['derived'] / gb:,.0f} GB of lake, warehouse and floor "
-        f"database + margin), but {probe} has {free / gb:,.0f} GB free. Use a smaller --scale/--persons, or "
-        f"--data-dir on a disk with room."
+        f"database{', the state kept for the repeated incremental night' if incremental_nights > 1 else ''} + "
+        f"margin), but {probe} has {free / gb:,.0f} GB free. Use a smaller --scale/--persons"
+        f"{', --incremental-nights 1' if incremental_nights > 1 else ''}, or --data-dir on a disk with room."
     )
 
 
@@ -447,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = (args.out or Path("benchmarks/results") / args.label).resolve()
     data = (args.data_dir or out / "data").resolve()
-    refusal = check_disk(data, args.persons, args.days)
+    refusal = check_disk(data, args.persons, args.days, args.incremental_nights)
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
@@ -499,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
 
                     report["floor"] = load_floor(data_paths(data), full_dumps, data / "floor" / "floor.duckdb",
                                                  os.environ.get("CDP_DUCKDB_MEMORY_LIMIT"))
+                report["floor"]["database_bytes"] = _folder_bytes(data / "floor")
                 shutil.rmtree(data / "floor", ignore_errors=True)
                 report["floor"]["peak_rss_bytes"] = monitor.stage_peaks.get("floor", 0)
                 report["full_over_floor"] = round(report["full"]["total_seconds"] / report["floor"]["seconds"], 2)
@@ -514,9 +525,9 @@ def main(argv: list[str] | None = None) -> int:
                 report["peer_over_warehouse"] = round(report["peer"]["seconds"] / report["peer"]["warehouse_seconds"], 2) \
                     if report["peer"]["warehouse_seconds"] else None
 
-            _log(f"incremental run: dump {held} lands")
             _restore_held_back(data)
-            report["incremental"] = run_nightly(instance, data, [held], monitor, machine, "incremental")
+            report["incremental"], report["incremental_rounds"] = incremental_nights(
+                instance, data, held, args.incremental_nights, monitor, machine)
             report["identity_incremental"] = identity_figures(data)
             report["id_stability"] = id_stability(data, snapshot)
             from benchmarks.incremental_check import components_match_full_recomputation
@@ -524,7 +535,8 @@ def main(argv: list[str] | None = None) -> int:
             report["components_check"] = components_match_full_recomputation(data)
             report["incremental_over_full"] = round(
                 report["incremental"]["total_seconds"] / report["full"]["total_seconds"], 3)
-            report["peak_rss_bytes"] = max(report["full"]["peak_rss_bytes"], report["incremental"]["peak_rss_bytes"])
+            report["peak_rss_bytes"] = max([report["full"]["peak_rss_bytes"]]
+                                           + [r["peak_rss_bytes"] for r in report["incremental_rounds"]])
             if not args.skip_unchanged:
                 # Its cost is the floor under every incremental night: the history scans of the incremental
                 # steps, the marts rebuilt every night, the tests, start-up, the gate and the exports.
@@ -556,9 +568,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def incremental_nights(instance, data: Path, held: str, rounds: int, monitor: RssMonitor,
+                       machine: MachineMonitor) -> tuple[dict, list[dict]]:
+    """The one-day night `rounds` times, each from the state before the first (kept aside, put back, checked):
+    one night is at the mercy of the machine's hour (docs/performance.md, section AW). The warehouse is left as
+    the last round made it, which is what every round makes of the same state."""
+    from benchmarks.night_state import LINKED_FOLDERS, STATE_FOLDERS, restore_state, save_state, state_fingerprint
+
+    kept = data / "bench" / "before_incremental"
+    before = save_state(data, kept) if rounds > 1 else state_fingerprint(data)
+    nights, states = [], []
+    for number in range(1, rounds + 1):
+        if number > 1:
+            _log(f"putting back the state before the incremental night (round {number})")
+            restore_state(data, kept, before)
+        # Recorded for every round, so the report shows each started from the same state.
+        states.append(state_fingerprint(data))
+        _log(f"incremental night: dump {held} lands ({number} of {rounds})")
+        nights.append(run_nightly(instance, data, [held], monitor, machine, f"incremental {number}"))
+    # What keeping the state took on disk beyond the links (the warehouse and exports copied): the disk check's
+    # KEPT_STATE_FACTOR is set from it.
+    kept_bytes = sum(_folder_bytes(kept / name) for name in STATE_FOLDERS if name not in LINKED_FOLDERS
+                     and (kept / name).exists()) if kept.exists() else 0
+    shutil.rmtree(kept, ignore_errors=True)
+    median, summaries = median_night(nights)
+    after = state_fingerprint(data)
+    for summary, night, state in zip(summaries, nights, states):
+        summary.update(ingest_rows=night["stages"]["ingest"].get("rows"), peak_rss_bytes=night["peak_rss_bytes"],
+                       state_before=state)
+    median["state_before"], median["state_after"], median["kept_state_bytes"] = before, after, kept_bytes
+    return median, summaries
+
+
 def median_night(rounds: list[dict]) -> tuple[dict, list[dict]]:
-    """The median of the nights with nothing new (the lower one of an even count), marked with its round, and a
-    summary of every round in the order they ran."""
+    """The median of repeated nights (the lower one of an even count), marked with its round, and a summary of
+    every round in the order they ran."""
     ordered = sorted(range(len(rounds)), key=lambda i: rounds[i]["total_seconds"])
     middle = ordered[(len(rounds) - 1) // 2]
     summaries = [{

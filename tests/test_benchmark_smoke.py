@@ -22,7 +22,7 @@ def report(tmp_path_factory) -> tuple[dict, Path]:
     env.pop("CDP_DATA_DIR", None)
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--persons", "300", "--days", "2", "--out", str(out),
-         "--unchanged-nights", "2"],
+         "--incremental-nights", "2", "--unchanged-nights", "2"],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
@@ -89,6 +89,25 @@ def test_the_nights_with_nothing_new_are_repeated_and_the_median_reported(report
     assert all(r["stages"]["gate"] > 0 and r["dbt_seconds"] > 0 for r in rounds)
     markdown = (out / "benchmark.md").read_text()
     assert f"Run 2 times; the table is the median night, round {data['unchanged']['round']}." in markdown
+
+
+@pytest.mark.slow
+def test_the_incremental_night_is_repeated_from_the_same_state_and_the_median_reported(report):
+    data, out = report
+    incremental, rounds = data["incremental"], data["incremental_rounds"]
+    assert [r["round"] for r in rounds] == [1, 2] and incremental["rounds"] == 2
+    assert incremental["total_seconds"] == min(r["total_seconds"] for r in rounds), "the lower median of two"
+    # Both rounds started from the state the full run left, not the second from the first one's.
+    assert rounds[0]["state_before"] == rounds[1]["state_before"] == incremental["state_before"]
+    assert incremental["state_after"] != incremental["state_before"], "a night that changed nothing proves nothing"
+    assert incremental["state_after"]["files"] > incremental["state_before"]["files"]
+    assert rounds[0]["ingest_rows"] == rounds[1]["ingest_rows"] > 0
+    assert data["peak_rss_bytes"] >= max(r["peak_rss_bytes"] for r in rounds) > 0
+    markdown = (out / "benchmark.md").read_text()
+    section = markdown.split("## Incremental night")[1].split("## A night with nothing new")[0]
+    assert f"Run 2 times; the table is the median night, round {incremental['round']}." in section
+    assert "| incremental, round 2 |" in markdown.split("| night | Python probe before s |")[1]
+    assert not (out / "data").exists()
 
 
 @pytest.mark.slow
@@ -167,7 +186,17 @@ def test_refuses_a_scale_that_does_not_fit_on_disk(tmp_path):
 
     message = check_disk(tmp_path / "data", persons=10_000_000_000, days=3)
     assert message is not None and "Refusing to run" in message and "GB free" in message
+    assert "--incremental-nights 1" not in message
+    assert "--incremental-nights 1" in check_disk(tmp_path / "data", persons=10_000_000_000, days=3, incremental_nights=3)
     assert check_disk(tmp_path / "data", persons=300, days=2) is None
+
+
+def test_the_repeated_incremental_night_needs_room_for_the_state_it_keeps():
+    from benchmarks.run import estimate_bytes
+
+    once, repeated = estimate_bytes(1_000_000, 3), estimate_bytes(1_000_000, 3, incremental_nights=3)
+    assert repeated["landing"] == once["landing"]
+    assert repeated["derived"] - once["derived"] == pytest.approx(0.55 * once["landing"], rel=0.01)
 
 
 def test_the_data_docs_benchmark_times_sessions_over_a_stored_history(tmp_path, monkeypatch):
