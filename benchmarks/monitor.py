@@ -1,4 +1,5 @@
-"""Peak resident memory of this process and every child it starts (dbt runs as a child of Dagster's step)."""
+"""Peaks sampled while the benchmark runs: resident memory of this process and every child it starts (dbt runs as a
+child of Dagster's step), and the bytes its data directory holds."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import psutil
@@ -30,19 +32,21 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-class RssMonitor:
-    """Samples the process tree's RSS in a background thread; peaks overall and per named stage."""
+class PeakMonitor:
+    """Samples a figure in a background thread; its peak overall and per named stage. `measure` says what."""
 
-    def __init__(self, interval: float = 0.1) -> None:
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.samples: list[tuple[float, int]] = []  # (epoch seconds, bytes): split by stage afterwards
-        self.process = psutil.Process(os.getpid())
+        self.samples: list[tuple[float, int]] = []  # (epoch seconds, value): split by stage afterwards
         self.peak = 0
         self.stage_peaks: dict[str, int] = {}
         self._stage: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-monitor", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+
+    def measure(self) -> int:
+        raise NotImplementedError
 
     def __enter__(self) -> "RssMonitor":
         self._thread.start()
@@ -58,13 +62,13 @@ class RssMonitor:
             self._stop.wait(self.interval)
 
     def sample(self) -> int:
-        rss = tree_rss(self.process)
+        value = self.measure()
         with self._lock:
-            self.samples.append((time.time(), rss))
-            self.peak = max(self.peak, rss)
+            self.samples.append((time.time(), value))
+            self.peak = max(self.peak, value)
             if self._stage is not None:
-                self.stage_peaks[self._stage] = max(self.stage_peaks.get(self._stage, 0), rss)
-        return rss
+                self.stage_peaks[self._stage] = max(self.stage_peaks.get(self._stage, 0), value)
+        return value
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -78,3 +82,46 @@ class RssMonitor:
             self.sample()
             with self._lock:
                 self._stage = None
+
+
+class RssMonitor(PeakMonitor):
+    """The process tree's RSS: this process and every child it starts (the nights, and dbt under them)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        super().__init__(interval)
+        self.process = psutil.Process(os.getpid())
+
+    def measure(self) -> int:
+        return tree_rss(self.process)
+
+
+class DiskMonitor(PeakMonitor):
+    """Bytes under a folder: the benchmark's data directory (dumps, lake, warehouse with DuckDB's spill files,
+    the floor's database, the state kept for the repeated night). Measured there, not as the disk's use, so
+    other work on the disk does not count."""
+
+    def __init__(self, folder: Path, interval: float = 1.0) -> None:
+        super().__init__(interval)
+        self.folder = folder
+
+    def measure(self) -> int:
+        return folder_bytes(self.folder)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under `folder` now, as the disk holds them: a file linked twice (the kept lake) counts
+    once, and a file deleted while it is walked counts as 0."""
+    total = 0
+    linked: set[tuple[int, int]] = set()
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                stat = os.stat(os.path.join(root, name), follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.st_nlink > 1:
+                if (stat.st_dev, stat.st_ino) in linked:
+                    continue
+                linked.add((stat.st_dev, stat.st_ino))
+            total += stat.st_size
+    return total

@@ -88,10 +88,9 @@ def conditions_table(report: dict) -> list[str]:
         night = report.get(key)
         if not night or "conditions" not in night:
             continue
-        if night.get("rounds", 1) > 1:
-            title = f"{title}, round {night['round']} (the median)"
+        median_title = f"{title}, round {night['round']} (the median)" if night.get("rounds", 1) > 1 else title
         for phase, phase_title in PHASES:
-            lines.append(row(title, phase_title, night["conditions"][phase]))
+            lines.append(row(median_title, phase_title, night["conditions"][phase]))
         for summary in report.get(f"{key}_rounds", []):
             if summary["round"] != night.get("round"):
                 lines.append(row(f"{title}, round {summary['round']}", PHASES[0][1], summary["conditions"]))
@@ -134,6 +133,18 @@ def rounds_lines(report: dict, key: str) -> list[str]:
     return lines + [""]
 
 
+def disk_lines(report: dict) -> list[str]:
+    """The data directory's peak size against the dumps and the disk check's estimate."""
+    disk = report.get("disk")
+    if not disk or not disk.get("dumps_bytes"):
+        return []
+    steps = disk.get("step_peak_bytes", {})
+    step = max(steps, key=steps.get) if steps else None
+    return [f"The data directory held at most {disk['peak_bytes'] / GB:,.2f} GB ({disk['peak_over_dumps']:.2f}x the "
+            f"{disk['dumps_bytes'] / GB:,.2f} GB of all dumps{f', during the {step} step' if step else ''}); the "
+            f"disk check reserved {disk['estimated_bytes'] / GB:,.2f} GB before its margin."]
+
+
 def write_markdown(report: dict) -> str:
     full, incremental = report["full"], report["incremental"]
     machine = report["machine"]
@@ -146,6 +157,7 @@ def write_markdown(report: dict) -> str:
         f"Dumps of the full run: {report['landing_bytes_full'] / GB:,.2f} GB "
         f"({', '.join(full['dump_dates'])}); generated in {report['generate']['seconds']:,.0f} s"
         + (" (reused)" if report["generate"].get("reused") else "") + ".",
+        *disk_lines(report),
         "",
         "## Full nightly run",
         "",

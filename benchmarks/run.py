@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.machine import FIGURES, MachineMonitor, speed_probe
-from benchmarks.monitor import RssMonitor
+from benchmarks.monitor import DiskMonitor, RssMonitor, folder_bytes
 
 # Measured at M (1M persons, 4 dumps): landing 10.8 KB per person; lake 0.19x (snappy), warehouse 1.5x, exports
 # 0.03x the landing size, plus the floor's database while it is built. The estimate errs on the generous side.
@@ -122,7 +122,7 @@ def check_disk(data_dir: Path, persons: int, days: int, incremental_nights: int 
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     need = estimate_bytes(persons, days, incremental_nights)
-    already = _folder_bytes(data_dir) if data_dir.exists() else 0
+    already = folder_bytes(data_dir) if data_dir.exists() else 0
     if need["total"] - already <= free:
         return None
     gb = 1024**3
@@ -133,10 +133,6 @@ def check_disk(data_dir: Path, persons: int, days: int, incremental_nights: int 
         f"margin), but {probe} has {free / gb:,.0f} GB free. Use a smaller --scale/--persons"
         f"{', --incremental-nights 1' if incremental_nights > 1 else ''}, or --data-dir on a disk with room."
     )
-
-
-def _folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 # ---------------------------------------------------------------- data
@@ -189,7 +185,7 @@ def reset_runtime(data: Path) -> None:
 
 
 def landing_bytes(data: Path, dump_dates: list[str]) -> int:
-    return sum(_folder_bytes(data / "landing" / d) for d in dump_dates)
+    return sum(folder_bytes(data / "landing" / d) for d in dump_dates)
 
 
 # ---------------------------------------------------------------- the nightly, stage by stage
@@ -479,9 +475,9 @@ def main(argv: list[str] | None = None) -> int:
         "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
     }
     try:
-        with RssMonitor() as monitor, MachineMonitor() as machine:
+        with RssMonitor() as monitor, MachineMonitor() as machine, DiskMonitor(data) as disk:
             _log(f"generating {args.persons:,} persons, {args.days + 1} dumps into {data}")
-            with monitor.stage("generate"):
+            with monitor.stage("generate"), disk.stage("generate"):
                 report["generate"] = generate(args, data)
             full_dumps, held = hold_back_last_dump(data)
             reset_runtime(data)
@@ -497,19 +493,20 @@ def main(argv: list[str] | None = None) -> int:
                 report["code_location_seconds"] = round(time.perf_counter() - t, 2)
 
             _log(f"full run over {full_dumps}")
-            report["full"] = run_nightly(instance, data, full_dumps, monitor, machine, "full")
+            with disk.stage("full"):
+                report["full"] = run_nightly(instance, data, full_dumps, monitor, machine, "full")
             report["identity_full"] = identity_figures(data)
             snapshot = snapshot_ids(data)
 
             if not args.skip_floor:
                 _log("floor: DuckDB alone loading the same files")
-                with monitor.stage("floor"):
+                with monitor.stage("floor"), disk.stage("floor"):
                     from benchmarks.floor import load_floor
                     from orchestration.settings import data_paths
 
                     report["floor"] = load_floor(data_paths(data), full_dumps, data / "floor" / "floor.duckdb",
                                                  os.environ.get("CDP_DUCKDB_MEMORY_LIMIT"))
-                report["floor"]["database_bytes"] = _folder_bytes(data / "floor")
+                report["floor"]["database_bytes"] = folder_bytes(data / "floor")
                 shutil.rmtree(data / "floor", ignore_errors=True)
                 report["floor"]["peak_rss_bytes"] = monitor.stage_peaks.get("floor", 0)
                 report["full_over_floor"] = round(report["full"]["total_seconds"] / report["floor"]["seconds"], 2)
@@ -526,8 +523,9 @@ def main(argv: list[str] | None = None) -> int:
                     if report["peer"]["warehouse_seconds"] else None
 
             _restore_held_back(data)
-            report["incremental"], report["incremental_rounds"] = incremental_nights(
-                instance, data, held, args.incremental_nights, monitor, machine)
+            with disk.stage("incremental"):
+                report["incremental"], report["incremental_rounds"] = incremental_nights(
+                    instance, data, held, args.incremental_nights, monitor, machine)
             report["identity_incremental"] = identity_figures(data)
             report["id_stability"] = id_stability(data, snapshot)
             from benchmarks.incremental_check import components_match_full_recomputation
@@ -541,17 +539,19 @@ def main(argv: list[str] | None = None) -> int:
                 # Its cost is the floor under every incremental night: the history scans of the incremental
                 # steps, the marts rebuilt every night, the tests, start-up, the gate and the exports.
                 rounds = []
-                for number in range(1, args.unchanged_nights + 1):
-                    _log(f"a night with nothing new ({number} of {args.unchanged_nights})")
-                    rounds.append(run_nightly(instance, data, [], monitor, machine, f"unchanged {number}"))
+                with disk.stage("unchanged"):
+                    for number in range(1, args.unchanged_nights + 1):
+                        _log(f"a night with nothing new ({number} of {args.unchanged_nights})")
+                        rounds.append(run_nightly(instance, data, [], monitor, machine, f"unchanged {number}"))
                 report["unchanged"], report["unchanged_rounds"] = median_night(rounds)
                 report["unchanged_over_incremental"] = round(
                     report["unchanged"]["total_seconds"] / report["incremental"]["total_seconds"], 3)
             report["peak_rss_bytes_all"] = monitor.peak
             report["generate"]["peak_rss_bytes"] = monitor.stage_peaks.get("generate", 0)
-            report["data_bytes"] = {name: _folder_bytes(data / name) for name in ("landing", "lake", "warehouse", "exports")
+            report["data_bytes"] = {name: folder_bytes(data / name) for name in ("landing", "lake", "warehouse", "exports")
                                     if (data / name).exists()}
             instance.dispose()
+        report["disk"] = disk_figures(disk, landing_bytes(data, [*full_dumps, held]), args)
     finally:
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)
@@ -566,6 +566,15 @@ def main(argv: list[str] | None = None) -> int:
     print((out / "benchmark.md").read_text())
     _log(f"wrote {out / 'benchmark.json'}, {out / 'benchmark.md'}" + (f", {chart}" if chart else ""))
     return 0
+
+
+def disk_figures(disk: DiskMonitor, dumps_bytes: int, args: argparse.Namespace) -> dict:
+    """How much the data directory held at its peak, overall and in each step, against what the disk check
+    reserved: the measurement the check's factors are set from."""
+    estimate = estimate_bytes(args.persons, args.days, args.incremental_nights)
+    return {"peak_bytes": disk.peak, "dumps_bytes": dumps_bytes,
+            "peak_over_dumps": round(disk.peak / dumps_bytes, 3) if dumps_bytes else None,
+            "estimated_bytes": estimate["total"] - DISK_MARGIN_BYTES, "step_peak_bytes": dict(disk.stage_peaks)}
 
 
 def incremental_nights(instance, data: Path, held: str, rounds: int, monitor: RssMonitor,
@@ -588,7 +597,7 @@ def incremental_nights(instance, data: Path, held: str, rounds: int, monitor: Rs
         nights.append(run_nightly(instance, data, [held], monitor, machine, f"incremental {number}"))
     # What keeping the state took on disk beyond the links (the warehouse and exports copied): the disk check's
     # KEPT_STATE_FACTOR is set from it.
-    kept_bytes = sum(_folder_bytes(kept / name) for name in STATE_FOLDERS if name not in LINKED_FOLDERS
+    kept_bytes = sum(folder_bytes(kept / name) for name in STATE_FOLDERS if name not in LINKED_FOLDERS
                      and (kept / name).exists()) if kept.exists() else 0
     shutil.rmtree(kept, ignore_errors=True)
     median, summaries = median_night(nights)

@@ -107,7 +107,22 @@ def test_the_incremental_night_is_repeated_from_the_same_state_and_the_median_re
     section = markdown.split("## Incremental night")[1].split("## A night with nothing new")[0]
     assert f"Run 2 times; the table is the median night, round {incremental['round']}." in section
     assert "| incremental, round 2 |" in markdown.split("| night | Python probe before s |")[1]
+    other_round = 3 - incremental["round"]
+    assert f"| incremental, round {other_round} | whole night |" in markdown.split("## The machine while each night ran")[1]
     assert not (out / "data").exists()
+
+
+@pytest.mark.slow
+def test_the_data_directory_peak_is_measured_against_the_disk_check(report):
+    data, out = report
+    disk = data["disk"]
+    assert set(disk["step_peak_bytes"]) == {"generate", "full", "floor", "incremental", "unchanged"}
+    assert disk["peak_bytes"] == max(disk["step_peak_bytes"].values())
+    # At its peak it held at least what it holds at the end, and the dumps are in it from the start.
+    assert disk["peak_bytes"] >= sum(data["data_bytes"].values())
+    assert disk["step_peak_bytes"]["generate"] >= disk["dumps_bytes"] > 0
+    assert disk["peak_over_dumps"] == pytest.approx(disk["peak_bytes"] / disk["dumps_bytes"], abs=0.001)
+    assert "The data directory held at most" in (out / "benchmark.md").read_text()
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from benchmarks.monitor import folder_bytes
 from benchmarks.night_state import restore_state, save_state, state_fingerprint
 
 WAREHOUSE = Path("warehouse") / "cdp.duckdb"
@@ -84,6 +85,13 @@ def test_the_lake_is_linked_and_the_warehouse_copied(data: Path, tmp_path: Path)
     # The warehouse is written in place: a link would carry the night's writes into the kept copy.
     assert (kept / WAREHOUSE).stat().st_ino != (data / WAREHOUSE).stat().st_ino
     assert (kept / WAREHOUSE).read_bytes() == (data / WAREHOUSE).read_bytes()
+    # What the disk holds: the linked lake once, the copied folders twice.
+    copied = sum(folder_bytes(kept / name) for name in ("warehouse", "exports", "quality"))
+    both = tmp_path / "both"
+    both.mkdir()
+    (data).rename(both / "data")
+    kept.rename(both / "kept")
+    assert folder_bytes(both) == folder_bytes(both / "data") + copied < folder_bytes(both / "data") + folder_bytes(both / "kept")
 
 
 def test_a_kept_state_that_changed_is_refused(data: Path, tmp_path: Path):
