@@ -201,17 +201,7 @@ def test_refuses_a_scale_that_does_not_fit_on_disk(tmp_path):
 
     message = check_disk(tmp_path / "data", persons=10_000_000_000, days=3)
     assert message is not None and "Refusing to run" in message and "GB free" in message
-    assert "--incremental-nights 1" not in message
-    assert "--incremental-nights 1" in check_disk(tmp_path / "data", persons=10_000_000_000, days=3, incremental_nights=3)
     assert check_disk(tmp_path / "data", persons=300, days=2) is None
-
-
-def test_the_repeated_incremental_night_needs_room_for_the_state_it_keeps():
-    from benchmarks.run import estimate_bytes
-
-    once, repeated = estimate_bytes(1_000_000, 3), estimate_bytes(1_000_000, 3, incremental_nights=3)
-    assert repeated["landing"] == once["landing"]
-    assert repeated["derived"] - once["derived"] == pytest.approx(0.55 * once["landing"], rel=0.01)
 
 
 def test_the_data_docs_benchmark_times_sessions_over_a_stored_history(tmp_path, monkeypatch):
