@@ -15,6 +15,8 @@ customers), so "incremental / full" compares the same kind of night at every sca
 
 Then, for the incremental night and the night with nothing new, the dbt nodes that would cost the most at
 `--to` persons, each fitted the same way (`--nodes`, default 12): where the incremental night's time would go.
+A node's seconds are its median over the night's rounds where the report kept them (benchmarks.run repeats
+both nights).
 Its day grows with the persons too, so a node of that night may grow for its day or for the history; in the
 night with nothing new only the history grows.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -164,9 +167,18 @@ def growth_table(reports: list[dict], to_persons: int = L_PERSONS) -> list[str]:
     return lines
 
 
-def node_seconds(run: dict | None) -> dict[str, float]:
-    """Each dbt node's own execution seconds in one night, keyed `model name` / `test name`."""
-    dbt = (run or {}).get("dbt") or {}
+def node_seconds(report: dict, night: str) -> dict[str, float]:
+    """Each dbt node's own execution seconds in `night`, keyed `model name` / `test name`: the median over the
+    night's rounds when the report ran it more than once and kept every round's nodes, else its one night's."""
+    rounds = report.get(f"{night}_rounds") or []
+    if len(rounds) > 1 and all("model_seconds" in r for r in rounds):
+        per_round = [_node_seconds_of(r) for r in rounds]
+        names = dict.fromkeys(name for nodes in per_round for name in nodes)
+        return {name: statistics.median(nodes.get(name, 0.0) for nodes in per_round) for name in names}
+    return _node_seconds_of((report.get(night) or {}).get("dbt") or {})
+
+
+def _node_seconds_of(dbt: dict) -> dict[str, float]:
     nodes = {f"model `{name}`": seconds for name, seconds in dbt.get("model_seconds", {}).items()}
     nodes.update({f"test `{name}`": seconds for name, seconds in dbt.get("test_seconds", {}).items()})
     return nodes
@@ -182,7 +194,7 @@ def node_growth_table(reports: list[dict], night: str, to_persons: int = L_PERSO
     check_comparable(reports)
     reports = sorted(reports, key=lambda r: r["persons"])
     persons = [r["persons"] for r in reports]
-    per_report = [node_seconds(r.get(night)) for r in reports]
+    per_report = [node_seconds(r, night) for r in reports]
     names = list(dict.fromkeys(name for nodes in per_report for name in nodes))
     if not names:
         return []

@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def disk_figures(disk: DiskMonitor, dumps_bytes: int, args: argparse.Namespace) -> dict:
     """How much the data directory held at its peak, overall and in each step, against what the disk check
-    reserved: the measurement the check's factors are set from."""
+    reserved: the measurement the check's factor is judged by."""
     estimate = estimate_bytes(args.persons, args.days)
     return {"peak_bytes": disk.peak, "dumps_bytes": dumps_bytes,
             "peak_over_dumps": round(disk.peak / dumps_bytes, 3) if dumps_bytes else None,
@@ -595,8 +595,8 @@ def incremental_nights(instance, data: Path, held: str, rounds: int, monitor: Rs
         states.append(state_fingerprint(data))
         _log(f"incremental night: dump {held} lands ({number} of {rounds})")
         nights.append(run_nightly(instance, data, [held], monitor, machine, f"incremental {number}"))
-    # What keeping the state took on disk beyond the links (the warehouse and exports copied): the disk check's
-    # KEPT_STATE_FACTOR is set from it.
+    # What keeping the state took on disk beyond the links (the warehouse and exports copied): DERIVED_FACTOR's
+    # note is checked against it.
     kept_bytes = sum(folder_bytes(kept / name) for name in STATE_FOLDERS if name not in LINKED_FOLDERS
                      and (kept / name).exists()) if kept.exists() else 0
     shutil.rmtree(kept, ignore_errors=True)
@@ -622,6 +622,10 @@ def median_night(rounds: list[dict]) -> tuple[dict, list[dict]]:
         "stages": {name: stage["seconds"] for name, stage in night["stages"].items()},
         "conditions": night["conditions"]["night"],
         "speed_probe": night["speed_probe"],
+        # Each node's own seconds in every round: benchmarks.growth takes their median per node, as one round's
+        # node time can hold a neighbour's commit or a slow second that the night's total hardly shows.
+        "model_seconds": night["dbt"].get("model_seconds", {}),
+        "test_seconds": night["dbt"].get("test_seconds", {}),
     } for number, night in enumerate(rounds, start=1)]
     return {**rounds[middle], "round": middle + 1, "rounds": len(rounds)}, summaries
 

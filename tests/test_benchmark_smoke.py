@@ -102,6 +102,8 @@ def test_the_incremental_night_is_repeated_from_the_same_state_and_the_median_re
     assert incremental["state_after"] != incremental["state_before"], "a night that changed nothing proves nothing"
     assert incremental["state_after"]["files"] > incremental["state_before"]["files"]
     assert rounds[0]["ingest_rows"] == rounds[1]["ingest_rows"] > 0
+    assert all(set(r["model_seconds"]) == set(incremental["dbt"]["model_seconds"]) and r["test_seconds"]
+               for r in rounds), "every round keeps its nodes' seconds, for benchmarks.growth's medians"
     assert data["peak_rss_bytes"] >= max(r["peak_rss_bytes"] for r in rounds) > 0
     markdown = (out / "benchmark.md").read_text()
     section = markdown.split("## Incremental night")[1].split("## A night with nothing new")[0]
@@ -255,6 +257,32 @@ def test_node_growth_lists_the_nodes_costing_most_at_the_target_scale(tmp_path, 
     out = capsys.readouterr().out
     assert "| incremental night: dbt node |" in out and "| a night with nothing new: dbt node |" in out
     assert out.count("| the other 3 nodes, together |") == 2
+
+
+def test_node_growth_takes_each_nodes_median_over_the_rounds():
+    from benchmarks.growth import node_growth_table, node_seconds
+
+    def report_at(persons: int, rounds: list[dict]) -> dict:
+        # The night itself is one round's (the median night's); its nodes are not what the table reads.
+        night = {"total_seconds": 10.0, "stages": {}, "dbt": {"model_seconds": rounds[0], "test_seconds": {}}}
+        return {"scale": f"{persons}p", "persons": persons, "days": 3, "incremental": night,
+                "incremental_rounds": [{"round": n, "model_seconds": models, "test_seconds": {}}
+                                       for n, models in enumerate(rounds, start=1)]}
+
+    # A view whose node time caught a neighbour's commit in one round at the larger scale: 0.3 s at 1M and
+    # 2.4 s at 2M in that round, an exponent of 3 if one round is read; its median stays flat.
+    small = report_at(1_000_000, [{"view": 0.3, "reads_history": 1.0}, {"view": 0.4, "reads_history": 1.1},
+                                  {"view": 0.5, "reads_history": 0.9}])
+    large = report_at(2_000_000, [{"view": 2.4, "reads_history": 2.0}, {"view": 0.5, "reads_history": 2.2},
+                                  {"view": 0.4, "reads_history": 1.8}])
+    assert node_seconds(large, "incremental") == {"model `view`": 0.5, "model `reads_history`": 2.0}
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in node_growth_table([small, large], "incremental", to_persons=10_000_000)[2:]]
+    assert rows[0] == ["model `reads_history`", "1.00", "2.00", "1.00", "10.0"]
+    assert rows[1] == ["model `view`", "0.40", "0.50", "0.32", "0.8"]
+    # Without rounds kept (a report written before they were), the night's own nodes are read.
+    del large["incremental_rounds"]
+    assert node_seconds(large, "incremental") == {"model `view`": 2.4, "model `reads_history`": 2.0}
 
 
 def test_generator_bound_judged_at_m_and_l_unless_the_dumps_were_reused():
