@@ -48,7 +48,7 @@ class PeakMonitor:
     def measure(self) -> int:
         raise NotImplementedError
 
-    def __enter__(self) -> "RssMonitor":
+    def __enter__(self) -> "PeakMonitor":
         self._thread.start()
         return self
 
