@@ -590,9 +590,9 @@ def incremental_nights(instance, data: Path, held: str, rounds: int, monitor: Rs
     for number in range(1, rounds + 1):
         if number > 1:
             _log(f"putting back the state before the incremental night (round {number})")
-            restore_state(data, kept, before)
-        # Recorded for every round, so the report shows each started from the same state.
-        states.append(state_fingerprint(data))
+        # Recorded for every round (restore_state measures what it put back), so the report shows each started
+        # from the same state.
+        states.append(before if number == 1 else restore_state(data, kept, before))
         _log(f"incremental night: dump {held} lands ({number} of {rounds})")
         nights.append(run_nightly(instance, data, [held], monitor, machine, f"incremental {number}"))
     # What keeping the state took on disk beyond the links (the warehouse and exports copied): DERIVED_FACTOR's
