@@ -4,8 +4,9 @@ A duplicate key written after the test passed fails `unique`, also against an ol
 on the next runs until it is fixed; a duplicate among rows the test already passed on is found only by
 full-table tests; in the models whose changed_at stays older when a row is rewritten, the rows written since
 are found by written_at. A relationships test to an incremental model reads the rows written since and the
-children of the keys the parent deleted since (dbt_project/macros/deleted_keys.sql); one that never passes (it
-warns) reads the whole table. The components' convergence test follows the same rule.
+children of the keys the parent deleted since (dbt_project/macros/deleted_keys.sql); one that warns every night
+and stores its failures also reads the rows of the keys it found without a parent last time, and counts the whole
+table's. The components' convergence test follows the same rule.
 """
 
 from __future__ import annotations
@@ -133,20 +134,88 @@ def _compiled_code(root: Path, test: str) -> str:
     return next(r["compiled_code"] for r in results if r["unique_id"].split(".")[2] == test)
 
 
-def test_a_relationships_test_that_warns_reads_the_whole_table(warehouse_copy):
-    """An order item of an earlier build whose order is gone is still found: the test warns (it counts the
-    sample's orphans) every night, so it never passed and has no rows to narrow to."""
-    selector = "stg_shop__order_items,test_name:relationships"
-    before = _warned_count(_dbt_test(warehouse_copy, selector))
+ITEMS_TO_ORDERS = "stg_shop__order_items,test_name:relationships"
+ITEMS_TO_ORDERS_TEST = "relationships_stg_shop__order_items_shop_order_id__shop_order_id__ref_stg_shop__orders_"
+ORPHAN_ITEMS = """
+    select items.shop_order_id
+    from stg_shop__order_items as items
+    anti join stg_shop__orders as orders on items.shop_order_id = orders.shop_order_id
+    where items.shop_order_id is not null
+"""
+
+
+def _failing_keys(con: duckdb.DuckDBPyConnection, test: str) -> set[str]:
+    return {key for (key,) in con.execute(
+        "select key_text from tests_failing_keys where test_id like ?", [f"%.{test}.%"]).fetchall()}
+
+
+def test_a_relationships_test_that_warns_keeps_its_failing_keys_and_counts_the_whole_table(warehouse_copy):
+    """The order items' link warns every night (items whose order row was quarantined). It stores its failures,
+    so it is marked when it warns and keeps the order ids it found without an order: the next run reads the
+    items written since and those of the kept ids, and counts as many as the whole table holds."""
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        orphans = con.execute(f"select count(*), count(distinct shop_order_id) from ({ORPHAN_ITEMS})").fetchone()
+        assert orphans[0] > 0, "the sample should have items whose order was quarantined"
+        assert _failing_keys(con, ITEMS_TO_ORDERS_TEST) == {
+            str(key) for (key,) in con.execute(f"select distinct shop_order_id from ({ORPHAN_ITEMS})").fetchall()}
+    assert _warned_count(_dbt_test(warehouse_copy, ITEMS_TO_ORDERS)) == orphans[0]
+    narrowed = _compiled_code(warehouse_copy, ITEMS_TO_ORDERS_TEST)
+    assert "staged_at > cast('" in narrowed and "tests_failing_keys" in narrowed, narrowed
+    full = _dbt_test(warehouse_copy, ITEMS_TO_ORDERS, "--vars", "{full_table_tests: true}")
+    assert _warned_count(full) == orphans[0]
+    assert "tests_failing_keys" not in _compiled_code(warehouse_copy, ITEMS_TO_ORDERS_TEST)
+
+
+def test_an_order_that_arrives_late_clears_its_items_from_the_failing_keys(warehouse_copy):
+    """A kept failing key is checked again: once its order is staged, its items no longer count and the key is
+    dropped. An item written since that points at no order counts, and its key is kept."""
+    assert _dbt_test(warehouse_copy, ITEMS_TO_ORDERS).returncode == 0
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        before = con.execute(f"select count(*) from ({ORPHAN_ITEMS})").fetchone()[0]
+        late_order, late_items = con.execute(
+            f"select shop_order_id, count(*) from ({ORPHAN_ITEMS}) group by 1 order by 1 limit 1").fetchone()
+        con.execute("insert into stg_shop__orders select * replace (? as shop_order_id, "
+                    "(select max(passed_through) + interval 1 second from tests_passed_through) as staged_at) "
+                    "from stg_shop__orders limit 1", [late_order])
+        stray_order = con.execute("select max(shop_order_id) + 1000 from stg_shop__orders").fetchone()[0]
+        con.execute("insert into stg_shop__order_items select * replace (? as shop_order_id, "
+                    "(select max(passed_through) + interval 1 second from tests_passed_through) as staged_at) "
+                    "from stg_shop__order_items where shop_order_id in (select shop_order_id from stg_shop__orders) "
+                    "limit 1", [stray_order])
+    assert _warned_count(_dbt_test(warehouse_copy, ITEMS_TO_ORDERS)) == before - late_items + 1
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        kept = _failing_keys(con, ITEMS_TO_ORDERS_TEST)
+    assert str(late_order) not in kept and str(stray_order) in kept
+
+
+def test_a_full_build_of_a_parent_without_deleting_hooks_starts_its_record_over(warehouse_copy, two_nights):
+    """The till receipts and the shop orders delete no keys between full builds, so they keep an empty record
+    and the tests on their lines are narrowed. A full build can drop any key unrecorded: the next test reads
+    the whole table (here finding the items of an order then deleted by hand); between full builds a key deleted
+    by hand is found only by full_table_tests."""
+    assert _dbt_test(warehouse_copy, ITEMS_TO_ORDERS).returncode == 0
+    assert "tests_failing_keys" in _compiled_code(warehouse_copy, ITEMS_TO_ORDERS_TEST)
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        before = con.execute(f"select count(*) from ({ORPHAN_ITEMS})").fetchone()[0]
         first_build = con.execute("select min(staged_at) from stg_shop__order_items").fetchone()[0]
-        order_id = con.execute(
-            "select min(shop_order_id) from stg_shop__order_items where staged_at = ? and shop_order_id in "
-            "(select shop_order_id from stg_shop__orders)", [first_build]).fetchone()[0]
-        items = con.execute("select count(*) from stg_shop__order_items where shop_order_id = ?",
-                            [order_id]).fetchone()[0]
+        order_id, items = con.execute(
+            "select shop_order_id, count(*) from stg_shop__order_items where staged_at = ? and shop_order_id in "
+            "(select shop_order_id from stg_shop__orders) group by 1 order by 1 limit 1", [first_build]).fetchone()
         con.execute("delete from stg_shop__orders where shop_order_id = ?", [order_id])
-    assert _warned_count(_dbt_test(warehouse_copy, selector)) == before + items
+    assert _warned_count(_dbt_test(warehouse_copy, ITEMS_TO_ORDERS)) == before
+    assert _warned_count(_dbt_test(
+        warehouse_copy, ITEMS_TO_ORDERS, "--vars", "{full_table_tests: true}")) == before + items
+
+    data_paths(warehouse_copy).lake.symlink_to(data_paths(two_nights.root).lake)  # read by the full build
+    assert run_dbt(warehouse_copy, "run", "--select", "stg_shop__orders", "--full-refresh").returncode == 0
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        record = con.execute("select count(*), count(deleted_key), max(deleted_at) from deleted_keys "
+                             "where model_id like '%.stg_shop__orders'").fetchone()
+        rebuilt_at = con.execute("select max(staged_at) from stg_shop__orders").fetchone()[0]
+        con.execute("delete from stg_shop__orders where shop_order_id = ?", [order_id])
+    assert record == (1, 0, rebuilt_at)
+    assert _warned_count(_dbt_test(warehouse_copy, ITEMS_TO_ORDERS)) == before + items
+    assert "staged_at > cast('" not in _compiled_code(warehouse_copy, ITEMS_TO_ORDERS_TEST)
 
 
 ORDERS_TO_CUSTOMERS = "int_orders_unified,test_name:relationships"
@@ -170,22 +239,26 @@ def _customer_of_first_night_orders(con: duckdb.DuckDBPyConnection, rank: int) -
 def test_every_hook_that_deletes_rows_records_their_keys(two_nights):
     """Every hook that deletes rows goes through delete_stored_rows, the one macro that deletes stored rows and
     records their keys: a hook deleting otherwise would leave the narrowed relationships tests blind to its
-    deletes. After the two sample nights, each deleting model a relationships test points at has a record
-    reaching back to those tests' passes; the records of the other models were dropped."""
+    deletes. After the two sample nights, each incremental model with a one-column key that a relationships
+    test points at has a record reaching back to those tests' passes, whether it deletes (the orders, the
+    customers) or not (the till receipts, the shop orders: an empty record); no other model has one."""
     from orchestration.dbt.project import DBT_PROJECT_DIR, parse_project
 
     nodes = json.loads(parse_project().read_text())["nodes"].values()
     recording_hooks = ("delete_tombstones(", "delete_rows_of_replaced_deliveries(")
     hooks = [hook["sql"] for node in nodes
              for hook in node["config"].get("post-hook", []) + node["config"].get("pre-hook", [])]
-    assert all(any(call in hook for call in recording_hooks) for hook in hooks if "delete" in hook.lower())
+    record_start = "start_deleted_keys_record()"  # every model's hook: starts the record, deletes no stored row
+    assert all(any(call in hook for call in recording_hooks)
+               for hook in hooks if "delete" in hook.lower() and record_start not in hook)
+    assert all(any(record_start in hook["sql"] for hook in node["config"]["post-hook"])
+               for node in nodes if node["resource_type"] == "model")
     macros = "".join(path.read_text() for path in (DBT_PROJECT_DIR / "macros").rglob("*.sql"))
     assert len(re.findall(r"delete\s+from\s+\{\{\s*this\b", macros, re.IGNORECASE)) == 1
 
-    deleting = {
+    single_key_incremental = {
         node["unique_id"] for node in nodes
         if node["resource_type"] == "model" and node["config"]["materialized"] == "incremental"
-        and any("delete" in hook["sql"] for hook in node["config"]["post-hook"])
         and isinstance(node["config"]["unique_key"], str) and "," not in node["config"]["unique_key"]
     }
     readers = {}
@@ -193,13 +266,14 @@ def test_every_hook_that_deletes_rows_records_their_keys(two_nights):
         if (node.get("test_metadata") or {}).get("name") == "relationships":
             for parent in set(node["depends_on"]["nodes"]) - {node["attached_node"]}:
                 readers.setdefault(parent, []).append(node["unique_id"])
-    parents = {"model.retail_cdp.int_orders_unified", "model.retail_cdp.int_customers_assembled"}
-    assert parents <= deleting & set(readers)
+    parents = {"model.retail_cdp.int_orders_unified", "model.retail_cdp.int_customers_assembled",
+               "model.retail_cdp.stg_pos__receipts", "model.retail_cdp.stg_shop__orders"}
+    assert parents <= single_key_incremental & set(readers)
     with warehouse_connection(two_nights.root) as con:
         recorded = dict(con.execute(
             "select model_id, deleted_at from deleted_keys where deleted_key is null").fetchall())
         passes = dict(con.execute("select test_id, passed_through from tests_passed_through").fetchall())
-    assert set(recorded) == deleting & set(readers)
+    assert set(recorded) == single_key_incremental & set(readers)
     for parent, since in recorded.items():
         assert since <= min(passes[test] for test in readers[parent]), parent
 

@@ -8,14 +8,15 @@
     delete_rows_of_replaced_deliveries in macros/incremental.sql) both delete through
     `delete_stored_rows`, which records the keys first, in the same transaction; a new hook that deletes rows
     must do the same (a test checks the project's hooks). A full build can drop any key, so it starts the model's
-    record over. (A model switched from a view to incremental without --full-refresh is built in full without
+    record over (`start_deleted_keys_record`, a post-hook of every model: a model with no deleting hook, such as
+    the till receipts, keeps an empty record, which says it lost no key since). (A model switched from a view to incremental without --full-refresh is built in full without
     dbt reporting it as such: give it a --full-refresh, as dbt advises for any materialization change.)
 
     Rows: (model_id, deleted_key, deleted_at): the model's unique_id, the deleted key as text and the start of
     the build that deleted it. One row per model with a null deleted_key holds when its record starts: every key
     the model deleted after that instant is recorded (its last full build, or the first build that recorded).
-    Models whose unique_key spans several columns record nothing: a relationships test compares one column.
-    A model with no deleting hook has no record, and tests pointing at it read the whole child table.
+    Only incremental models with a one-column unique_key that a relationships test points at keep a record: a
+    relationships test compares one column, and a record no test reads would only be pruned.
 -#}
 
 {% macro deleted_keys_relation() -%}
@@ -61,27 +62,16 @@
 
 {#-
     For a post-hook: delete the stored rows matching `deleted_rows` (a condition on `this`, aliased `stored`),
-    recording their keys first (and, for a model with `departures_of`, the values they take with them:
-    macros/departed_values.sql). On a full build nothing is deleted and the model's record starts over. The
-    condition is evaluated twice, once to record and once to delete (under a millisecond for the tombstones'
-    null test at M).
+    recording their keys first when the model keeps a record (and, for a model with `departures_of`, the values
+    they take with them: macros/departed_values.sql). On a full build nothing is deleted (the record starts over
+    in start_deleted_keys_record). The condition is evaluated twice, once to record and once to delete (under a
+    millisecond for the tombstones' null test at M).
 -#}
 {% macro delete_stored_rows(deleted_rows) -%}
-    {%- set key_column = single_key_column(config) -%}
-    {%- set keys = deleted_keys_relation() -%}
-    {%- set model_id = "'" ~ model.unique_id ~ "'" -%}
-    {%- if not is_incremental() -%}
-        {%- if key_column %}
-    delete from {{ keys }} where model_id = {{ model_id }};
-    insert into {{ keys }} values ({{ model_id }}, null, {{ build_stamp() }});
-        {%- endif -%}
-    {%- else -%}
-        {%- if key_column %}
-    insert into {{ keys }}
-    select {{ model_id }}, null, {{ build_stamp() }}
-    where not exists (select 1 from {{ keys }} where model_id = {{ model_id }} and deleted_key is null);
-    insert into {{ keys }}
-    select distinct {{ model_id }}, cast(stored.{{ key_column }} as varchar), {{ build_stamp() }}
+    {%- if is_incremental() -%}
+        {%- if keeps_deleted_keys(model) %}
+    insert into {{ deleted_keys_relation() }}
+    select distinct '{{ model.unique_id }}', cast(stored.{{ single_key_column(config) }} as varchar), {{ build_stamp() }}
     from {{ this }} as stored
     where {{ deleted_rows }};
         {%- endif %}
@@ -98,16 +88,52 @@
 {%- endmacro %}
 
 {#-
-    The condition on a child table selecting the rows whose `column` holds a key `parent` (a graph node) deleted
-    after `passed_through` (a timestamp literal): '' when it deleted none, none when its record does not reach
-    back that far (no record, or rebuilt in full since), so the whole child table must be checked. Read when the
-    test is compiled, from a table of a few nights' deletions. The recorded text is cast back to the parent
-    key's type, so that it compares as the test's join does.
+    Whether the model (a graph node) records the keys it deletes: incremental, a one-column unique_key, and a
+    relationships test pointing at it.
 -#}
-{% macro children_of_keys_deleted_since(parent, column, passed_through) -%}
+{% macro keeps_deleted_keys(node) -%}
+    {%- if node.config.materialized != 'incremental' or not single_key_column(node.config) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- for test in graph.nodes.values() if (test.test_metadata or {}).get('name') == 'relationships'
+        and node.unique_id in relationships_parent_ids(test) -%}
+        {{ return(true) }}
+    {%- endfor -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{#-
+    A post-hook of every model (dbt_project.yml): for a model that keeps a record of its deleted keys, start the
+    record over on a full build, which can drop any key unrecorded, and start it at this build when it has none
+    (the model's first build, or the first since no test pointed at it). Every later key the model loses goes
+    through delete_stored_rows; a model without such a hook keeps an empty record, which tells the
+    relationships tests pointing at it that none of their passed rows lost its parent since.
+-#}
+{% macro start_deleted_keys_record() -%}
+    {%- if execute and keeps_deleted_keys(model) -%}
+        {%- set keys = deleted_keys_relation() -%}
+        {%- set model_id = "'" ~ model.unique_id ~ "'" -%}
+        {%- if not is_incremental() %}
+    delete from {{ keys }} where model_id = {{ model_id }};
+    insert into {{ keys }} values ({{ model_id }}, null, {{ build_stamp() }})
+        {%- else %}
+    insert into {{ keys }}
+    select {{ model_id }}, null, {{ build_stamp() }}
+    where not exists (select 1 from {{ keys }} where model_id = {{ model_id }} and deleted_key is null)
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The keys `parent` (a graph node) deleted after `passed_through` (a timestamp literal), as a query of one text
+    column `key_text`: '' when it deleted none, none when its record does not reach back that far (no record, or
+    rebuilt in full since), so the whole child table must be checked. Read when the test is compiled, from a
+    table of a few nights' deletions. The caller casts the text back to the parent key's type, so that it
+    compares as the test's join does.
+-#}
+{% macro keys_deleted_since(parent, passed_through) -%}
     {%- set keys = deleted_keys_relation() -%}
-    {%- set parent_relation = stored_relation_of(parent) -%}
-    {%- if load_relation(keys) is none or parent_relation is none -%}
+    {%- if load_relation(keys) is none or stored_relation_of(parent) is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set model_id = "'" ~ parent.unique_id ~ "'" -%}
@@ -122,18 +148,11 @@
     {%- if record.rows[0][1] == 0 -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set key_column = single_key_column(parent.config) -%}
-    {%- set key_type = stored_column_type(parent_relation, key_column) -%}
-    {%- if not key_type -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set condition -%}
-        {{ column }} in (
-            select cast(deleted_key as {{ key_type }}) from {{ keys }}
-            where model_id = {{ model_id }} and deleted_key is not null and deleted_at > {{ passed_through }}
-        )
+    {%- set deleted -%}
+        select deleted_key as key_text from {{ keys }}
+        where model_id = {{ model_id }} and deleted_key is not null and deleted_at > {{ passed_through }}
     {%- endset -%}
-    {{ return(condition) }}
+    {{ return(deleted) }}
 {%- endmacro %}
 
 {#-

@@ -11,13 +11,18 @@
     - relationships to an incremental model on its unique_key (one column): the rows written since, and the
       rows whose parent key the parent deleted since (macros/deleted_keys.sql), the only two ways a child row
       the test passed on can lose its parent. The parent's keys are read whole: they are the test's lookup.
+      A relationships test that stores its failures (`store_failures: true`, as one that warns every night
+      should) is also marked when it warns or fails: the keys it found without a parent are kept (table
+      tests_failing_keys) and their rows checked again next time, so its count stays the whole table's and a
+      parent that arrives late clears them.
     Tests that compare a row with others (shares of bad values) keep reading the whole table.
 
     "Since the test last passed": every row carries the start of the build that wrote it (the model's
     `meta: {last_build_column: <column>}`; build_stamp(): `written_at` in the models whose `changed_at` stays
     older when a row is rewritten unchanged, or which have no other stamp), and after each run
-    `record_passed_tests` notes, per test and definition, the start of the run in which it passed (table tests_passed_through). A test that
-    failed, was skipped or never ran keeps its older mark, so the next night checks the rows of the failed night
+    `record_passed_tests` notes, per test and definition, the start of the run in which it passed (table
+    tests_passed_through). A test that failed, was skipped or never ran keeps its older mark (except the
+    relationships tests that keep their failing keys, above), so the next night checks the rows of the failed night
     again; a new or edited test has no mark and checks the whole table once. `--vars '{full_table_tests: true}'`
     checks every row.
 -#}
@@ -88,9 +93,11 @@
 {%- endmacro %}
 
 {#-
-    For a relationships test: the rows written since it passed (`rows_since_passed`), and those pointing at a key
-    the parent deleted since; none (the whole table) unless the parent is an incremental model whose unique_key
-    is the test's `field` and whose record of deleted keys reaches back to the pass.
+    For a relationships test: the rows written since it passed (`rows_since_passed`), those pointing at a key the
+    parent deleted since, and those pointing at a key the test found without a parent when it last ran (kept when
+    it stores its failures); none (the whole table) unless the parent is an incremental model whose unique_key
+    is the test's `field` and whose record of deleted keys reaches back to the pass. The two key sets are read in
+    one subquery, so the child's key column is scanned once.
 -#}
 {% macro rows_whose_parent_can_be_gone(kwargs, rows_since_passed, passed_through) -%}
     {%- set parent_ids = relationships_parent_ids(model) -%}
@@ -99,13 +106,24 @@
         or single_key_column(parent.config) != kwargs.get('field') -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set children_of_deleted_keys = children_of_keys_deleted_since(
-        parent, kwargs.get('column_name'), passed_through) -%}
-    {%- if children_of_deleted_keys is none -%}
+    {%- set deleted_keys = keys_deleted_since(parent, passed_through) -%}
+    {%- if deleted_keys is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return('(' ~ rows_since_passed ~ ' or ' ~ children_of_deleted_keys ~ ')' if children_of_deleted_keys
-        else rows_since_passed) }}
+    {%- set key_sets = [deleted_keys, keys_failing_when_last_run(model)] | select | list -%}
+    {%- if not key_sets -%}
+        {{ return(rows_since_passed) }}
+    {%- endif -%}
+    {%- set key_type = stored_column_type(stored_relation_of(parent), kwargs.get('field')) -%}
+    {%- if not key_type -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set rows_of_keys -%}
+        {{ kwargs.get('column_name') }} in (
+            select cast(key_text as {{ key_type }}) from ({{ key_sets | join(' union all ') }})
+        )
+    {%- endset -%}
+    {{ return('(' ~ rows_since_passed ~ ' or ' ~ rows_of_keys ~ ')') }}
 {%- endmacro %}
 
 {#-
@@ -157,24 +175,79 @@
 
 {#-
     on-run-end: for every test that passed in this run, the start of the run (every row it checked was written
-    by then), with the test's definition. Failed, warned, skipped and erroring tests keep their older mark.
+    by then), with the test's definition; and likewise for the relationships tests that warned or failed with
+    their failures stored, whose failing keys are kept beside the mark (tests_failing_keys). Other failed,
+    warned, skipped and erroring tests keep their older mark. Failing keys of tests no longer in the project
+    are dropped.
 -#}
 {% macro record_passed_tests(results) -%}
     {%- set marks = passed_tests_relation() -%}
-    {%- set passed = [] -%}
-    {%- for result in results -%}
-        {%- if result.node.resource_type == 'test' and result.status == 'pass' -%}
-            {%- do passed.append(result.node) -%}
+    {%- set failing_keys = failing_keys_relation() -%}
+    {%- set marked = [] -%}
+    {%- set failures_kept = [] -%}
+    {%- for result in results if result.node.resource_type == 'test' -%}
+        {%- if result.status == 'pass' -%}
+            {%- do marked.append(result.node) -%}
+        {%- elif result.status in ['warn', 'fail'] and keeps_failing_keys(result.node) -%}
+            {%- do marked.append(result.node) -%}
+            {%- do failures_kept.append(result.node) -%}
         {%- endif -%}
     {%- endfor -%}
     create table if not exists {{ marks }} (test_id varchar, definition varchar, passed_through timestamp);
-    {%- if passed %}
+    create table if not exists {{ failing_keys }} (test_id varchar, key_text varchar);
+    {%- if marked %}
     delete from {{ marks }} where test_id in (
-        {%- for node in passed %}'{{ node.unique_id }}'{{ ', ' if not loop.last }}{% endfor -%}
+        {%- for node in marked %}'{{ node.unique_id }}'{{ ', ' if not loop.last }}{% endfor -%}
     );
     insert into {{ marks }} values
-        {%- for node in passed %}
+        {%- for node in marked %}
         ('{{ node.unique_id }}', '{{ test_definition(node) }}', {{ build_stamp() }}){{ ',' if not loop.last }}
         {%- endfor %};
+    delete from {{ failing_keys }} where test_id in (
+        {%- for node in marked %}'{{ node.unique_id }}'{{ ', ' if not loop.last }}{% endfor -%}
+    );
     {%- endif %}
+    {%- for node in failures_kept %}
+    insert into {{ failing_keys }}
+    select distinct '{{ node.unique_id }}', cast(from_field as varchar) from {{ node.relation_name }};
+    {%- endfor %}
+    {%- if execute %}
+        {%- set keeping = [] -%}
+        {%- for node in graph.nodes.values() if keeps_failing_keys(node) -%}
+            {%- do keeping.append("'" ~ node.unique_id ~ "'") -%}
+        {%- endfor %}
+    delete from {{ failing_keys }}
+        {%- if keeping %} where test_id not in ({{ keeping | join(', ') }}){% endif %};
+    {%- endif %}
+{%- endmacro %}
+
+{% macro failing_keys_relation() -%}
+    {{ return(bookkeeping_relation('tests_failing_keys')) }}
+{%- endmacro %}
+
+{#-
+    Whether a test (a graph node) keeps the keys it finds without a parent: a relationships test that stores its
+    failures in a table (the `from_field` column of dbt's relationships test).
+-#}
+{% macro keeps_failing_keys(test_node) -%}
+    {#- Attribute access: the node is a dict when compiling and an object in on-run-end's results. -#}
+    {{ return(test_node.resource_type == 'test' and test_node.test_metadata is defined
+        and test_node.test_metadata is not none
+        and test_node.test_metadata.name == 'relationships' and test_node.relation_name is not none
+        and test_node.config.store_failures_as in [none, 'table']) }}
+{%- endmacro %}
+
+{#-
+    The keys (as `key_text`) the test being compiled (`model`) found without a parent when it last ran and was
+    marked, as a query; '' when there are none or it keeps none.
+-#}
+{% macro keys_failing_when_last_run(test_node) -%}
+    {%- set failing_keys = failing_keys_relation() -%}
+    {%- if not keeps_failing_keys(test_node) or load_relation(failing_keys) is none -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set test_id = "'" ~ test_node.unique_id ~ "'" -%}
+    {%- set kept = run_query("select count(*) from " ~ failing_keys ~ " where test_id = " ~ test_id) -%}
+    {{ return('' if kept.rows[0][0] == 0
+        else 'select key_text from ' ~ failing_keys ~ ' where test_id = ' ~ test_id) }}
 {%- endmacro %}
