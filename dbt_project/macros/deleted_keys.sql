@@ -9,8 +9,9 @@
     `delete_stored_rows`, which records the keys first, in the same transaction; a new hook that deletes rows
     must do the same (a test checks the project's hooks). A full build can drop any key, so it starts the model's
     record over (`start_deleted_keys_record`, a post-hook of every model: a model with no deleting hook, such as
-    the till receipts, keeps an empty record, which says it lost no key since). (A model switched from a view to incremental without --full-refresh is built in full without
-    dbt reporting it as such: give it a --full-refresh, as dbt advises for any materialization change.)
+    the till receipts, keeps an empty record, which says it lost no key since). (A model switched from a view to
+    incremental without --full-refresh is built in full without dbt reporting it as such: give it a
+    --full-refresh, as dbt advises for any materialization change.)
 
     Rows: (model_id, deleted_key, deleted_at): the model's unique_id, the deleted key as text and the start of
     the build that deleted it. One row per model with a null deleted_key holds when its record starts: every key
@@ -71,7 +72,8 @@
     {%- if is_incremental() -%}
         {%- if keeps_deleted_keys(model) %}
     insert into {{ deleted_keys_relation() }}
-    select distinct '{{ model.unique_id }}', cast(stored.{{ single_key_column(config) }} as varchar), {{ build_stamp() }}
+    select distinct
+        '{{ model.unique_id }}', cast(stored.{{ single_key_column(config) }} as varchar), {{ build_stamp() }}
     from {{ this }} as stored
     where {{ deleted_rows }};
         {%- endif %}

@@ -22,8 +22,8 @@
     older when a row is rewritten unchanged, or which have no other stamp), and after each run
     `record_passed_tests` notes, per test and definition, the start of the run in which it passed (table
     tests_passed_through). A test that failed, was skipped or never ran keeps its older mark (except the
-    relationships tests that keep their failing keys, above), so the next night checks the rows of the failed night
-    again; a new or edited test has no mark and checks the whole table once. `--vars '{full_table_tests: true}'`
+    relationships tests that keep their failing keys, above), so the next night checks the rows of the failed
+    night again; a new or edited test has no mark and checks the whole table once. `--vars '{full_table_tests: true}'`
     checks every row.
 -#}
 {% macro default__get_where_subquery(relation) -%}
@@ -226,15 +226,18 @@
 {%- endmacro %}
 
 {#-
-    Whether a test (a graph node) keeps the keys it finds without a parent: a relationships test that stores its
-    failures in a table (the `from_field` column of dbt's relationships test).
+    Whether a test (a graph node) keeps the keys it finds without a parent: a relationships test that stores all
+    its failures (no `limit`) in a table (the `from_field` column of dbt's relationships test).
 -#}
 {% macro keeps_failing_keys(test_node) -%}
-    {#- Attribute access: the node is a dict when compiling and an object in on-run-end's results. -#}
+    {#-
+        Attribute access: the node is a dict when compiling and an object in on-run-end's results; the dict
+        leaves out settings that are none, which read as undefined (falsy) here.
+    -#}
     {{ return(test_node.resource_type == 'test' and test_node.test_metadata is defined
         and test_node.test_metadata is not none
         and test_node.test_metadata.name == 'relationships' and test_node.relation_name is not none
-        and test_node.config.store_failures_as in [none, 'table']) }}
+        and (test_node.config.store_failures_as or 'table') == 'table' and not test_node.config.limit) }}
 {%- endmacro %}
 
 {#-
