@@ -7,17 +7,17 @@
     replaces the keys a night writes with the same keys. Those hooks (delete_tombstones and
     delete_rows_of_replaced_deliveries in macros/incremental.sql) both delete through
     `delete_stored_rows`, which records the keys first, in the same transaction; a new hook that deletes rows
-    must do the same (a test checks the project's hooks). A full build can drop any key, so it starts the model's
-    record over (`start_deleted_keys_record`, a post-hook of every model: a model with no deleting hook, such as
-    the till receipts, keeps an empty record, which says it lost no key since). (A model switched from a view to
-    incremental without --full-refresh is built in full without dbt reporting it as such: give it a
-    --full-refresh, as dbt advises for any materialization change.)
+    must do the same (a test checks the project's hooks). A model with no deleting hook, such as the till
+    receipts, keeps an empty record, which says it lost no key since. A full build can drop any key unrecorded:
+    the reader sees one in the model's write stamps (every row of a full build carries its start), so the record
+    needs no hook on the model (keys_to_check_again).
 
     Rows: (model_id, deleted_key, deleted_at): the model's unique_id, the deleted key as text and the start of
     the build that deleted it. One row per model with a null deleted_key holds when its record starts: every key
-    the model deleted after that instant is recorded (its last full build, or the first build that recorded).
-    Only incremental models with a one-column unique_key that a relationships test points at keep a record: a
-    relationships test compares one column, and a record no test reads would only be pruned.
+    the model's hooks deleted after that instant is recorded. on-run-end starts it (prune_deleted_keys) at the
+    first run in which a relationships test points at the model. Only incremental models with a one-column
+    unique_key that a relationships test points at keep a record: a relationships test compares one column, and
+    a record no test reads would only be pruned.
 -#}
 
 {% macro deleted_keys_relation() -%}
@@ -31,6 +31,20 @@
 {% macro relationships_parent_ids(test_node) -%}
     {{ return(test_node.depends_on.nodes | reject('equalto', test_node.attached_node) | list
         or [test_node.attached_node]) }}
+{%- endmacro %}
+
+{#-
+    Every relationships test of the project by the node it points at: {parent unique_id: [test unique_ids]}. It
+    decides which models keep a record of deleted keys and how long (prune_deleted_keys).
+-#}
+{% macro relationships_tests_by_parent() -%}
+    {%- set tests_by_parent = {} -%}
+    {%- for test in graph.nodes.values() if (test.test_metadata or {}).get('name') == 'relationships' -%}
+        {%- for parent_id in relationships_parent_ids(test) -%}
+            {%- do tests_by_parent.setdefault(parent_id, []).append(test.unique_id) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(tests_by_parent) }}
 {%- endmacro %}
 
 {#-
@@ -64,8 +78,8 @@
 {#-
     For a post-hook: delete the stored rows matching `deleted_rows` (a condition on `this`, aliased `stored`),
     recording their keys first when the model keeps a record (and, for a model with `departures_of`, the values
-    they take with them: macros/departed_values.sql). On a full build nothing is deleted (the record starts over
-    in start_deleted_keys_record). The condition is evaluated twice, once to record and once to delete (under a
+    they take with them: macros/departed_values.sql). On a full build nothing is deleted (the readers see the
+    build in the model's stamps). The condition is evaluated twice, once to record and once to delete (under a
     millisecond for the tombstones' null test at M).
 -#}
 {% macro delete_stored_rows(deleted_rows) -%}
@@ -93,93 +107,51 @@
     Whether the model (a graph node) records the keys it deletes: incremental, a one-column unique_key, and a
     relationships test pointing at it.
 -#}
-{% macro keeps_deleted_keys(node) -%}
-    {%- if node.config.materialized != 'incremental' or not single_key_column(node.config) -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- for test in graph.nodes.values() if (test.test_metadata or {}).get('name') == 'relationships'
-        and node.unique_id in relationships_parent_ids(test) -%}
-        {{ return(true) }}
-    {%- endfor -%}
-    {{ return(false) }}
+{% macro keeps_deleted_keys(node, tests_by_parent=none) -%}
+    {{ return(node.config.materialized == 'incremental' and single_key_column(node.config) is not none
+        and node.unique_id in (tests_by_parent or relationships_tests_by_parent())) }}
 {%- endmacro %}
 
 {#-
-    A post-hook of every model (dbt_project.yml): for a model that keeps a record of its deleted keys, start the
-    record over on a full build, which can drop any key unrecorded, and start it at this build when it has none
-    (the model's first build, or the first since no test pointed at it). Every later key the model loses goes
-    through delete_stored_rows; a model without such a hook keeps an empty record, which tells the
-    relationships tests pointing at it that none of their passed rows lost its parent since.
--#}
-{% macro start_deleted_keys_record() -%}
-    {%- if execute and keeps_deleted_keys(model) -%}
-        {%- set keys = deleted_keys_relation() -%}
-        {%- set model_id = "'" ~ model.unique_id ~ "'" -%}
-        {%- if not is_incremental() %}
-    delete from {{ keys }} where model_id = {{ model_id }};
-    insert into {{ keys }} values ({{ model_id }}, null, {{ build_stamp() }})
-        {%- else %}
-    insert into {{ keys }}
-    select {{ model_id }}, null, {{ build_stamp() }}
-    where not exists (select 1 from {{ keys }} where model_id = {{ model_id }} and deleted_key is null)
-        {%- endif -%}
-    {%- endif -%}
-{%- endmacro %}
-
-{#-
-    The keys `parent` (a graph node) deleted after `passed_through` (a timestamp literal), as a query of one text
-    column `key_text`: '' when it deleted none, none when its record does not reach back that far (no record, or
-    rebuilt in full since), so the whole child table must be checked. Read when the test is compiled, from a
-    table of a few nights' deletions. The caller casts the text back to the parent key's type, so that it
-    compares as the test's join does.
--#}
-{% macro keys_deleted_since(parent, passed_through) -%}
-    {%- set keys = deleted_keys_relation() -%}
-    {%- if load_relation(keys) is none or stored_relation_of(parent) is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set model_id = "'" ~ parent.unique_id ~ "'" -%}
-    {%- set record = run_query(
-        "select coalesce(bool_or(deleted_key is null and deleted_at <= " ~ passed_through ~ "), false), "
-        ~ "count(*) filter (where deleted_key is not null and deleted_at > " ~ passed_through ~ ") "
-        ~ "from " ~ keys ~ " where model_id = " ~ model_id
-    ) -%}
-    {%- if not record.rows[0][0] -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- if record.rows[0][1] == 0 -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- set deleted -%}
-        select deleted_key as key_text from {{ keys }}
-        where model_id = {{ model_id }} and deleted_key is not null and deleted_at > {{ passed_through }}
-    {%- endset -%}
-    {{ return(deleted) }}
-{%- endmacro %}
-
-{#-
-    on-run-end, after record_passed_tests: drop what no relationships test will read again. For each model a
-    relationships test points at, the keys deleted before the oldest pass among those tests (a test that never
-    passed reads its whole table, so needs none; when none passed, every key so far), and its record then starts
-    at that instant, so that a test whose pass is older (one that comes back after it was removed) reads its
-    whole table instead of trusting a record with a gap. The record of a model no test points at is dropped
-    whole; its next build starts it again, and a new test pointing at it reads its whole table until its first
-    pass is no older than that start.
+    on-run-end, after record_passed_tests. A model that keeps a record and has none starts it at this run (its
+    first build, or the first run since a test pointed at it): the keys its hooks deleted in this run are
+    recorded already, and a test that passed in this run ran after them.
+    Then drop what no relationships test will read again. For each model a relationships test points at, the
+    keys deleted before the oldest pass among those tests (a test that never passed reads its whole table, so
+    needs none; when none passed, every key so far), and its record then starts at that instant, so that a test
+    whose pass is older (one that comes back after it was removed) reads its whole table instead of trusting a
+    record with a gap. The record of a model no test points at is dropped whole; a new test pointing at it reads
+    its whole table until its first pass is no older than the record's start.
 -#}
 {% macro prune_deleted_keys() -%}
     {%- if not execute -%}
         {{ return('') }}
     {%- endif -%}
     {%- set keys = deleted_keys_relation() -%}
-    {%- set readers = [] -%}
-    {%- for node in graph.nodes.values() if (node.test_metadata or {}).get('name') == 'relationships' -%}
-        {%- for parent_id in relationships_parent_ids(node) -%}
-            {%- do readers.append("('" ~ node.unique_id ~ "', '" ~ parent_id ~ "')") -%}
-        {%- endfor -%}
-    {%- endfor -%}
-    {%- if not readers %}
+    {%- set tests_by_parent = relationships_tests_by_parent() -%}
+    {%- if not tests_by_parent %}
     delete from {{ keys }};
     {%- else %}
+    {%- set readers = [] -%}
+    {%- set recording = [] -%}
+    {%- for parent_id, test_ids in tests_by_parent.items() -%}
+        {%- for test_id in test_ids -%}
+            {%- do readers.append("('" ~ test_id ~ "', '" ~ parent_id ~ "')") -%}
+        {%- endfor -%}
+        {%- set parent = graph.nodes.get(parent_id) -%}
+        {%- if parent and keeps_deleted_keys(parent, tests_by_parent) -%}
+            {%- do recording.append("('" ~ parent_id ~ "')") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if recording %}
+    insert into {{ keys }}
+    select recording.model_id, null, {{ build_stamp() }}
+    from (values {{ recording | join(', ') }}) as recording (model_id)
+    where not exists (
+        select 1 from {{ keys }} as started
+        where started.model_id = recording.model_id and started.deleted_key is null
+    );
+    {%- endif %}
     {%- set kept_after -%}
         (
             select readers.model_id, coalesce(min(marks.passed_through), {{ build_stamp() }}) as kept_after

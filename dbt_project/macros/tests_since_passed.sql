@@ -106,11 +106,10 @@
         or single_key_column(parent.config) != kwargs.get('field') -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set deleted_keys = keys_deleted_since(parent, passed_through) -%}
-    {%- if deleted_keys is none -%}
+    {%- set key_sets = keys_to_check_again(parent, passed_through) -%}
+    {%- if key_sets is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set key_sets = [deleted_keys, keys_failing_when_last_run(model)] | select | list -%}
     {%- if not key_sets -%}
         {{ return(rows_since_passed) }}
     {%- endif -%}
@@ -124,6 +123,52 @@
         )
     {%- endset -%}
     {{ return('(' ~ rows_since_passed ~ ' or ' ~ rows_of_keys ~ ')') }}
+{%- endmacro %}
+
+{#-
+    For the relationships test being compiled (`model`), passed through `passed_through` (a timestamp literal):
+    the keys whose child rows it must check besides those written since, as a list of queries of one text column
+    `key_text`: the keys `parent` (a graph node) deleted since (macros/deleted_keys.sql), and the keys the test
+    found without a parent when it last ran and was marked, when it keeps them. Empty when there are none; none
+    when the parent's record does not reach back to the pass (no record, one that starts later, or a full build
+    of the parent since: no row of it is stamped that early), so the whole child table must be checked. Read in
+    one query when the test is compiled, from tables of a few nights' keys; the existence probe stops at the
+    parent's first old row group (or skips every row group of a rebuilt one by its stamps).
+-#}
+{% macro keys_to_check_again(parent, passed_through) -%}
+    {%- set deleted_keys = deleted_keys_relation() -%}
+    {%- set failing_keys = failing_keys_relation() -%}
+    {%- set parent_relation = stored_relation_of(parent) -%}
+    {%- set parent_stamp = (parent.config.meta or {}).get('last_build_column') -%}
+    {%- if not parent_stamp or parent_relation is none or load_relation(deleted_keys) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set parent_id = "'" ~ parent.unique_id ~ "'" -%}
+    {%- set test_id = "'" ~ model.unique_id ~ "'" -%}
+    {%- set keeps_failing = keeps_failing_keys(model) and load_relation(failing_keys) is not none -%}
+    {%- set counts -%}
+        select
+            coalesce(bool_or(deleted_key is null and deleted_at <= {{ passed_through }}), false)
+                and exists (select 1 from {{ parent_relation }} where {{ parent_stamp }} <= {{ passed_through }}),
+            count(*) filter (where deleted_key is not null and deleted_at > {{ passed_through }}),
+            {% if keeps_failing %}(select count(*) from {{ failing_keys }} where test_id = {{ test_id }}){% else %}0{% endif %}
+        from {{ deleted_keys }}
+        where model_id = {{ parent_id }}
+    {%- endset -%}
+    {%- set found = run_query(counts).rows[0] -%}
+    {%- if not found[0] -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set key_sets = [] -%}
+    {%- if found[1] > 0 -%}
+        {%- do key_sets.append(
+            "select deleted_key as key_text from " ~ deleted_keys ~ " where model_id = " ~ parent_id
+            ~ " and deleted_key is not null and deleted_at > " ~ passed_through) -%}
+    {%- endif -%}
+    {%- if found[2] > 0 -%}
+        {%- do key_sets.append("select key_text from " ~ failing_keys ~ " where test_id = " ~ test_id) -%}
+    {%- endif -%}
+    {{ return(key_sets) }}
 {%- endmacro %}
 
 {#-
@@ -207,6 +252,10 @@
         {%- for node in marked %}'{{ node.unique_id }}'{{ ', ' if not loop.last }}{% endfor -%}
     );
     {%- endif %}
+    {#-
+        Copied, not read where dbt stored them: dbt drops a test's audit table before it writes the next one, so
+        the narrowed test could not read its own last failures there.
+    -#}
     {%- for node in failures_kept %}
     insert into {{ failing_keys }}
     select distinct '{{ node.unique_id }}', cast(from_field as varchar) from {{ node.relation_name }};
@@ -238,19 +287,4 @@
         and test_node.test_metadata is not none
         and test_node.test_metadata.name == 'relationships' and test_node.relation_name is not none
         and (test_node.config.store_failures_as or 'table') == 'table' and not test_node.config.limit) }}
-{%- endmacro %}
-
-{#-
-    The keys (as `key_text`) the test being compiled (`model`) found without a parent when it last ran and was
-    marked, as a query; '' when there are none or it keeps none.
--#}
-{% macro keys_failing_when_last_run(test_node) -%}
-    {%- set failing_keys = failing_keys_relation() -%}
-    {%- if not keeps_failing_keys(test_node) or load_relation(failing_keys) is none -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- set test_id = "'" ~ test_node.unique_id ~ "'" -%}
-    {%- set kept = run_query("select count(*) from " ~ failing_keys ~ " where test_id = " ~ test_id) -%}
-    {{ return('' if kept.rows[0][0] == 0
-        else 'select key_text from ' ~ failing_keys ~ ' where test_id = ' ~ test_id) }}
 {%- endmacro %}
