@@ -105,7 +105,7 @@
 
 {#-
     Whether the model (a graph node) records the keys it deletes: incremental, a one-column unique_key, and a
-    relationships test pointing at it.
+    relationships test pointing at it. `tests_by_parent`: relationships_tests_by_parent(), when the caller has it.
 -#}
 {% macro keeps_deleted_keys(node, tests_by_parent=none) -%}
     {{ return(node.config.materialized == 'incremental' and single_key_column(node.config) is not none
