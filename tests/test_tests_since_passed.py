@@ -188,13 +188,11 @@ def test_an_order_that_arrives_late_clears_its_items_from_the_failing_keys(wareh
     assert str(late_order) not in kept and str(stray_order) in kept
 
 
-def test_a_full_build_of_a_parent_without_deleting_hooks_makes_the_next_test_read_the_whole_table(
-        warehouse_copy, two_nights):
+def test_a_full_build_of_a_parent_without_deleting_hooks_starts_its_record_over(warehouse_copy, two_nights):
     """The till receipts and the shop orders delete no keys between full builds, so they keep an empty record
-    and the tests on their lines are narrowed. A full build can drop any key unrecorded, and shows in the
-    parent's stamps: the next test reads the whole table (here finding the items of an order then deleted by
-    hand), and the one after it is narrowed again; between full builds a key deleted by hand is found only by
-    full_table_tests."""
+    and the tests on their lines are narrowed. A full build can drop any key unrecorded: the next test reads
+    the whole table (here finding the items of an order then deleted by hand); between full builds a key deleted
+    by hand is found only by full_table_tests."""
     assert _dbt_test(warehouse_copy, ITEMS_TO_ORDERS).returncode == 0
     assert "tests_failing_keys" in _compiled_code(warehouse_copy, ITEMS_TO_ORDERS_TEST)
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
@@ -211,11 +209,13 @@ def test_a_full_build_of_a_parent_without_deleting_hooks_makes_the_next_test_rea
     data_paths(warehouse_copy).lake.symlink_to(data_paths(two_nights.root).lake)  # read by the full build
     assert run_dbt(warehouse_copy, "run", "--select", "stg_shop__orders", "--full-refresh").returncode == 0
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        record = con.execute("select count(*), count(deleted_key), max(deleted_at) from deleted_keys "
+                             "where model_id like '%.stg_shop__orders'").fetchone()
+        rebuilt_at = con.execute("select max(staged_at) from stg_shop__orders").fetchone()[0]
         con.execute("delete from stg_shop__orders where shop_order_id = ?", [order_id])
+    assert record == (1, 0, rebuilt_at)
     assert _warned_count(_dbt_test(warehouse_copy, ITEMS_TO_ORDERS)) == before + items
     assert "staged_at > cast('" not in _compiled_code(warehouse_copy, ITEMS_TO_ORDERS_TEST)
-    assert _warned_count(_dbt_test(warehouse_copy, ITEMS_TO_ORDERS)) == before + items
-    assert "staged_at > cast('" in _compiled_code(warehouse_copy, ITEMS_TO_ORDERS_TEST)
 
 
 ORDERS_TO_CUSTOMERS = "int_orders_unified,test_name:relationships"
@@ -241,15 +241,18 @@ def test_every_hook_that_deletes_rows_records_their_keys(two_nights):
     records their keys: a hook deleting otherwise would leave the narrowed relationships tests blind to its
     deletes. After the two sample nights, each incremental model with a one-column key that a relationships
     test points at has a record reaching back to those tests' passes, whether it deletes (the orders, the
-    customers) or not (the till receipts, the shop orders: an empty record); no other model has one. No model
-    needs a hook of its own for it: on-run-end starts the records."""
+    customers) or not (the till receipts, the shop orders: an empty record); no other model has one."""
     from orchestration.dbt.project import DBT_PROJECT_DIR, parse_project
 
     nodes = json.loads(parse_project().read_text())["nodes"].values()
     recording_hooks = ("delete_tombstones(", "delete_rows_of_replaced_deliveries(")
     hooks = [hook["sql"] for node in nodes
              for hook in node["config"].get("post-hook", []) + node["config"].get("pre-hook", [])]
-    assert all(any(call in hook for call in recording_hooks) for hook in hooks if "delete" in hook.lower())
+    record_start = "start_deleted_keys_record()"  # every model's hook: starts the record, deletes no stored row
+    assert all(any(call in hook for call in recording_hooks)
+               for hook in hooks if "delete" in hook.lower() and record_start not in hook)
+    assert all(any(record_start in hook["sql"] for hook in node["config"]["post-hook"])
+               for node in nodes if node["resource_type"] == "model")
     macros = "".join(path.read_text() for path in (DBT_PROJECT_DIR / "macros").rglob("*.sql"))
     assert len(re.findall(r"delete\s+from\s+\{\{\s*this\b", macros, re.IGNORECASE)) == 1
 
@@ -350,23 +353,44 @@ def test_relationships_miss_a_parent_deleted_by_hand_until_full_table_tests(ware
     assert full.returncode != 0 and f"Got {orders} result" in full.stdout, full.stdout
 
 
-def test_a_full_build_of_the_parent_makes_the_next_test_read_the_whole_table(warehouse_copy):
-    """A full build can drop any key without a record, and the parent's record still reaches back to the pass:
-    the reader sees the build in the parent's stamps (no row as old as the pass), so the next test reads the
-    whole child table; the test after it is narrowed again."""
+def test_a_full_build_of_the_parent_starts_its_record_over(warehouse_copy):
+    """A full build can drop any key without a record: the next test reads the whole child table, and the
+    record of the parent's deleted keys starts at that build."""
     assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
     assert run_dbt(warehouse_copy, "run", "--select", "int_customers_assembled", "--full-refresh").returncode == 0
     with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
-        started, passed = con.execute(
-            "select (select deleted_at from deleted_keys where model_id like '%.int_customers_assembled' "
-            "and deleted_key is null), (select passed_through from tests_passed_through where test_id like ?)",
-            [f"%.{ORDERS_TO_CUSTOMERS_TEST}%"]).fetchone()
-    assert started <= passed
+        record = con.execute(
+            "select count(*), count(deleted_key), max(deleted_at) from deleted_keys "
+            "where model_id like '%.int_customers_assembled'").fetchone()
+        rebuilt_at = con.execute("select max(changed_at) from int_customers_assembled").fetchone()[0]
+    assert record == (1, 0, rebuilt_at)
     assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
     assert "changed_at > cast('" not in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
     assert _dbt_test(warehouse_copy, ORDERS_TO_CUSTOMERS).returncode == 0
     assert "changed_at > cast('" in _compiled_code(warehouse_copy, ORDERS_TO_CUSTOMERS_TEST)
 
+
+SKU_TO_PRODUCTS = "int_order_lines_unified,test_name:relationships"
+SKU_TO_PRODUCTS_TEST = "relationships_int_order_lines_unified_sku__sku__ref_int_products_assembled_"
+
+
+def test_a_parent_that_rewrites_every_row_without_a_full_build_keeps_the_test_narrowed(warehouse_copy):
+    """The products rewrite every SKU with a new stamp on any night something they read changed (here one catalog
+    price), without a full build and without losing a key: the order lines' test stays narrowed. The parent's
+    stamps cannot tell such a night from a full build, so only a full build starts the record over."""
+    assert _dbt_test(warehouse_copy, SKU_TO_PRODUCTS).returncode == 0
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        con.execute("update stg_catalog__erp_products set price = coalesce(price, 0) + 1 "
+                    "where sku = (select min(sku) from stg_catalog__erp_products)")
+    assert run_dbt(warehouse_copy, "run", "--select", "int_products_assembled").returncode == 0
+    with duckdb.connect(str(data_paths(warehouse_copy).warehouse)) as con:
+        rewritten_at, passed = con.execute(
+            "select (select min(changed_at) from int_products_assembled), "
+            "(select passed_through from tests_passed_through where test_id like ?)",
+            [f"%.{SKU_TO_PRODUCTS_TEST}%"]).fetchone()
+    assert rewritten_at > passed  # every SKU was written again since the test passed
+    assert _dbt_test(warehouse_copy, SKU_TO_PRODUCTS).returncode == 0
+    assert "changed_at > cast('" in _compiled_code(warehouse_copy, SKU_TO_PRODUCTS_TEST)
 
 def _warned_count(result: subprocess.CompletedProcess) -> int:
     assert result.returncode == 0, result.stdout

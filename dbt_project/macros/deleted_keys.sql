@@ -7,17 +7,17 @@
     replaces the keys a night writes with the same keys. Those hooks (delete_tombstones and
     delete_rows_of_replaced_deliveries in macros/incremental.sql) both delete through
     `delete_stored_rows`, which records the keys first, in the same transaction; a new hook that deletes rows
-    must do the same (a test checks the project's hooks). A model with no deleting hook, such as the till
-    receipts, keeps an empty record, which says it lost no key since. A full build can drop any key unrecorded:
-    the reader sees one in the model's write stamps (every row of a full build carries its start), so the record
-    needs no hook on the model (keys_to_check_again).
+    must do the same (a test checks the project's hooks). A full build can drop any key, so it starts the model's
+    record over (`start_deleted_keys_record`, a post-hook of every model: a model with no deleting hook, such as
+    the till receipts, keeps an empty record, which says it lost no key since). (A model switched from a view to
+    incremental without --full-refresh is built in full without dbt reporting it as such: give it a
+    --full-refresh, as dbt advises for any materialization change.)
 
     Rows: (model_id, deleted_key, deleted_at): the model's unique_id, the deleted key as text and the start of
     the build that deleted it. One row per model with a null deleted_key holds when its record starts: every key
-    the model's hooks deleted after that instant is recorded. on-run-end starts it (prune_deleted_keys) at the
-    first run in which a relationships test points at the model. Only incremental models with a one-column
-    unique_key that a relationships test points at keep a record: a relationships test compares one column, and
-    a record no test reads would only be pruned.
+    the model deleted after that instant is recorded (its last full build, or the first build that recorded).
+    Only incremental models with a one-column unique_key that a relationships test points at keep a record: a
+    relationships test compares one column, and a record no test reads would only be pruned.
 -#}
 
 {% macro deleted_keys_relation() -%}
@@ -78,8 +78,8 @@
 {#-
     For a post-hook: delete the stored rows matching `deleted_rows` (a condition on `this`, aliased `stored`),
     recording their keys first when the model keeps a record (and, for a model with `departures_of`, the values
-    they take with them: macros/departed_values.sql). On a full build nothing is deleted (the readers see the
-    build in the model's stamps). The condition is evaluated twice, once to record and once to delete (under a
+    they take with them: macros/departed_values.sql). On a full build nothing is deleted (the record starts over
+    in start_deleted_keys_record). The condition is evaluated twice, once to record and once to delete (under a
     millisecond for the tombstones' null test at M).
 -#}
 {% macro delete_stored_rows(deleted_rows) -%}
@@ -105,53 +105,58 @@
 
 {#-
     Whether the model (a graph node) records the keys it deletes: incremental, a one-column unique_key, and a
-    relationships test pointing at it. `tests_by_parent`: relationships_tests_by_parent(), when the caller has it.
+    relationships test pointing at it.
 -#}
-{% macro keeps_deleted_keys(node, tests_by_parent=none) -%}
+{% macro keeps_deleted_keys(node) -%}
     {{ return(node.config.materialized == 'incremental' and single_key_column(node.config) is not none
-        and node.unique_id in (tests_by_parent or relationships_tests_by_parent())) }}
+        and node.unique_id in relationships_tests_by_parent()) }}
 {%- endmacro %}
 
 {#-
-    on-run-end, after record_passed_tests. A model that keeps a record and has none starts it at this run (its
-    first build, or the first run since a test pointed at it): the keys its hooks deleted in this run are
-    recorded already, and a test that passed in this run ran after them.
-    Then drop what no relationships test will read again. For each model a relationships test points at, the
-    keys deleted before the oldest pass among those tests (a test that never passed reads its whole table, so
-    needs none; when none passed, every key so far), and its record then starts at that instant, so that a test
-    whose pass is older (one that comes back after it was removed) reads its whole table instead of trusting a
-    record with a gap. The record of a model no test points at is dropped whole; a new test pointing at it reads
-    its whole table until its first pass is no older than the record's start.
+    A post-hook of every model (dbt_project.yml): for a model that keeps a record of its deleted keys, start the
+    record over on a full build, which can drop any key unrecorded, and start it at this build when it has none
+    (the model's first build, or the first since no test pointed at it). Every later key the model loses goes
+    through delete_stored_rows; a model without such a hook keeps an empty record, which tells the
+    relationships tests pointing at it that none of their passed rows lost its parent since.
+-#}
+{% macro start_deleted_keys_record() -%}
+    {%- if execute and keeps_deleted_keys(model) -%}
+        {%- set keys = deleted_keys_relation() -%}
+        {%- set model_id = "'" ~ model.unique_id ~ "'" -%}
+        {%- if not is_incremental() %}
+    delete from {{ keys }} where model_id = {{ model_id }};
+    insert into {{ keys }} values ({{ model_id }}, null, {{ build_stamp() }})
+        {%- else %}
+    insert into {{ keys }}
+    select {{ model_id }}, null, {{ build_stamp() }}
+    where not exists (select 1 from {{ keys }} where model_id = {{ model_id }} and deleted_key is null)
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    on-run-end, after record_passed_tests: drop what no relationships test will read again. For each model a
+    relationships test points at, the keys deleted before the oldest pass among those tests (a test that never
+    passed reads its whole table, so needs none; when none passed, every key so far), and its record then starts
+    at that instant, so that a test whose pass is older (one that comes back after it was removed) reads its
+    whole table instead of trusting a record with a gap. The record of a model no test points at is dropped
+    whole; its next build starts it again, and a new test pointing at it reads its whole table until its first
+    pass is no older than that start.
 -#}
 {% macro prune_deleted_keys() -%}
     {%- if not execute -%}
         {{ return('') }}
     {%- endif -%}
     {%- set keys = deleted_keys_relation() -%}
-    {%- set tests_by_parent = relationships_tests_by_parent() -%}
-    {%- if not tests_by_parent %}
-    delete from {{ keys }};
-    {%- else %}
     {%- set readers = [] -%}
-    {%- set recording = [] -%}
-    {%- for parent_id, test_ids in tests_by_parent.items() -%}
+    {%- for parent_id, test_ids in relationships_tests_by_parent().items() -%}
         {%- for test_id in test_ids -%}
             {%- do readers.append("('" ~ test_id ~ "', '" ~ parent_id ~ "')") -%}
         {%- endfor -%}
-        {%- set parent = graph.nodes.get(parent_id) -%}
-        {%- if parent and keeps_deleted_keys(parent, tests_by_parent) -%}
-            {%- do recording.append("('" ~ parent_id ~ "')") -%}
-        {%- endif -%}
     {%- endfor -%}
-    {%- if recording %}
-    insert into {{ keys }}
-    select recording.model_id, null, {{ build_stamp() }}
-    from (values {{ recording | join(', ') }}) as recording (model_id)
-    where not exists (
-        select 1 from {{ keys }} as started
-        where started.model_id = recording.model_id and started.deleted_key is null
-    );
-    {%- endif %}
+    {%- if not readers %}
+    delete from {{ keys }};
+    {%- else %}
     {%- set kept_after -%}
         (
             select readers.model_id, coalesce(min(marks.passed_through), {{ build_stamp() }}) as kept_after

@@ -130,17 +130,15 @@
     the keys whose child rows it must check besides those written since, as a list of queries of one text column
     `key_text`: the keys `parent` (a graph node) deleted since (macros/deleted_keys.sql), and the keys the test
     found without a parent when it last ran and was marked, when it keeps them. Empty when there are none; none
-    when the parent's record does not reach back to the pass (no record, one that starts later, or a full build
-    of the parent since: no row of it is stamped that early), so the whole child table must be checked. Read in
-    one query when the test is compiled, from tables of a few nights' keys; the existence probe stops at the
-    parent's first old row group (or skips every row group of a rebuilt one by its stamps).
+    when the parent's record does not reach back to the pass (no record, or rebuilt in full since, which starts
+    the record over), so the whole child table must be checked. Read in one query when the test is compiled,
+    from tables of a few nights' keys. (Not from the parent's stamps: a model may restamp every row without a
+    full build, as the products do on any night something changed.)
 -#}
 {% macro keys_to_check_again(parent, passed_through) -%}
     {%- set deleted_keys = deleted_keys_relation() -%}
     {%- set failing_keys = failing_keys_relation() -%}
-    {%- set parent_relation = stored_relation_of(parent) -%}
-    {%- set parent_stamp = (parent.config.meta or {}).get('last_build_column') -%}
-    {%- if not parent_stamp or parent_relation is none or load_relation(deleted_keys) is none -%}
+    {%- if stored_relation_of(parent) is none or load_relation(deleted_keys) is none -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set parent_id = "'" ~ parent.unique_id ~ "'" -%}
@@ -148,8 +146,7 @@
     {%- set keeps_failing = keeps_failing_keys(model) and load_relation(failing_keys) is not none -%}
     {%- set counts -%}
         select
-            coalesce(bool_or(deleted_key is null and deleted_at <= {{ passed_through }}), false)
-                and exists (select 1 from {{ parent_relation }} where {{ parent_stamp }} <= {{ passed_through }}),
+            coalesce(bool_or(deleted_key is null and deleted_at <= {{ passed_through }}), false),
             count(*) filter (where deleted_key is not null and deleted_at > {{ passed_through }}),
             {% if keeps_failing %}(select count(*) from {{ failing_keys }} where test_id = {{ test_id }}){% else %}0{% endif %}
         from {{ deleted_keys }}
