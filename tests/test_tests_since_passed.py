@@ -392,6 +392,7 @@ def test_a_parent_that_rewrites_every_row_without_a_full_build_keeps_the_test_na
     assert _dbt_test(warehouse_copy, SKU_TO_PRODUCTS).returncode == 0
     assert "changed_at > cast('" in _compiled_code(warehouse_copy, SKU_TO_PRODUCTS_TEST)
 
+
 def _warned_count(result: subprocess.CompletedProcess) -> int:
     assert result.returncode == 0, result.stdout
     for line in result.stdout.splitlines():

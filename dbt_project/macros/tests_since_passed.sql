@@ -143,12 +143,14 @@
     {%- endif -%}
     {%- set parent_id = "'" ~ parent.unique_id ~ "'" -%}
     {%- set test_id = "'" ~ model.unique_id ~ "'" -%}
+    {%- set deleted_since = "deleted_key is not null and deleted_at > " ~ passed_through -%}
+    {%- set kept_failing = "from " ~ failing_keys ~ " where test_id = " ~ test_id -%}
     {%- set keeps_failing = keeps_failing_keys(model) and load_relation(failing_keys) is not none -%}
     {%- set counts -%}
         select
             coalesce(bool_or(deleted_key is null and deleted_at <= {{ passed_through }}), false),
-            count(*) filter (where deleted_key is not null and deleted_at > {{ passed_through }}),
-            {% if keeps_failing %}(select count(*) from {{ failing_keys }} where test_id = {{ test_id }}){% else %}0{% endif %}
+            count(*) filter (where {{ deleted_since }}),
+            {% if keeps_failing %}(select count(*) {{ kept_failing }}){% else %}0{% endif %}
         from {{ deleted_keys }}
         where model_id = {{ parent_id }}
     {%- endset -%}
@@ -160,10 +162,10 @@
     {%- if found[1] > 0 -%}
         {%- do key_sets.append(
             "select deleted_key as key_text from " ~ deleted_keys ~ " where model_id = " ~ parent_id
-            ~ " and deleted_key is not null and deleted_at > " ~ passed_through) -%}
+            ~ " and " ~ deleted_since) -%}
     {%- endif -%}
     {%- if found[2] > 0 -%}
-        {%- do key_sets.append("select key_text from " ~ failing_keys ~ " where test_id = " ~ test_id) -%}
+        {%- do key_sets.append("select key_text " ~ kept_failing) -%}
     {%- endif -%}
     {{ return(key_sets) }}
 {%- endmacro %}
