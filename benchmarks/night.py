@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -26,26 +27,39 @@ from pathlib import Path
 import dagster as dg
 
 
-def run_in_fresh_process(data: Path, dump_dates: list[str]) -> dict:
-    """Run one night in a child process on the benchmark's data directory. Returns the night's record, with when
-    the process started (`started_at`, epoch seconds) and its wall time from start to exit (`process_seconds`).
-    Raises, naming the night's dumps, when it fails."""
+def run_in_fresh_process(data: Path, dump_dates: list[str], checkout: Path | None = None,
+                         python: str | None = None) -> dict:
+    """Run one night in a child process on the benchmark's data directory, with the code of `checkout` (this
+    checkout by default) and its `python`. Returns the night's record, with when the process started
+    (`started_at`, epoch seconds), its wall time from start to exit (`process_seconds`) and the CPU seconds it and
+    its descendants used (`cpu_seconds`). Raises, naming the night's dumps, when it fails."""
     from orchestration.settings import PROJECT_ROOT
 
     result_file = data / "bench" / "night.json"
     result_file.parent.mkdir(parents=True, exist_ok=True)
     result_file.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "benchmarks.night", "--result", str(result_file)]
+    command = [python or sys.executable, "-m", "benchmarks.night", "--result", str(result_file)]
     for dump_date in dump_dates:
         command += ["--dump-date", dump_date]
-    env = {**os.environ, "CDP_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")}
+    root = checkout or PROJECT_ROOT
+    # The checkout's packages first: `-m` puts the working directory first on the path, PYTHONPATH makes sure.
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "CDP_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"), "PYTHONPATH": path}
+    used_before = _children_cpu_seconds()
     started_at, started = time.time(), time.perf_counter()
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=env)
+    completed = subprocess.run(command, cwd=root, env=env)
     process_seconds = time.perf_counter() - started
     if completed.returncode != 0 or not result_file.exists():
         raise RuntimeError(f"the night over dumps {dump_dates or 'none'} failed in its process "
-                           f"(exit code {completed.returncode}); see its output above")
-    return {**json.loads(result_file.read_text()), "started_at": started_at, "process_seconds": process_seconds}
+                           f"(exit code {completed.returncode}, code of {root}); see its output above")
+    return {**json.loads(result_file.read_text()), "started_at": started_at, "process_seconds": process_seconds,
+            "cpu_seconds": _children_cpu_seconds() - used_before}
+
+
+def _children_cpu_seconds() -> float:
+    """CPU seconds of this process's reaped descendants: the night's process and dbt's, once they have exited."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _gate_check_names() -> set[str]:

@@ -116,22 +116,26 @@ def estimate_bytes(persons: int, days: int) -> dict[str, int]:
     return {"landing": landing, "derived": derived, "total": landing + derived + DISK_MARGIN_BYTES}
 
 
-def check_disk(data_dir: Path, persons: int, days: int) -> str | None:
-    """None when the run fits on the disk, otherwise the message saying why it is refused."""
+def check_disk(data_dir: Path, persons: int, days: int, warehouses: int = 1) -> str | None:
+    """None when the run fits on the disk, otherwise the message saying why it is refused. `warehouses`: how many
+    warehouses are built beside the one copy of the dumps (benchmarks.alternate builds one per checkout)."""
     probe = data_dir
     while not probe.exists():
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     need = estimate_bytes(persons, days)
+    derived = need["derived"] * warehouses
+    total = need["total"] + derived - need["derived"]
     already = folder_bytes(data_dir) if data_dir.exists() else 0
-    if need["total"] - already <= free:
+    if total - already <= free:
         return None
     gb = 1024**3
+    each = f", for each of {warehouses} checkouts" if warehouses > 1 else ""
     return (
-        f"Refusing to run: {persons:,} persons with {days + 1} dumps need about {need['total'] / gb:,.0f} GB "
-        f"({need['landing'] / gb:,.0f} GB of dumps + {need['derived'] / gb:,.0f} GB of lake, warehouse, floor "
-        f"database, kept state and DuckDB's spill files + margin), but {probe} has {free / gb:,.0f} GB free. Use a "
-        f"smaller --scale/--persons, or --data-dir on a disk with room."
+        f"Refusing to run: {persons:,} persons with {days + 1} dumps need about {total / gb:,.0f} GB "
+        f"({need['landing'] / gb:,.0f} GB of dumps + {derived / gb:,.0f} GB of lake, warehouse, floor "
+        f"database, kept state and DuckDB's spill files{each} + margin), but {probe} has {free / gb:,.0f} GB free. "
+        f"Use a smaller --scale/--persons, or --data-dir on a disk with room."
     )
 
 
@@ -225,7 +229,7 @@ def run_nightly(instance, data: Path, dump_dates: list[str], monitor: RssMonitor
     steps = warehouse_steps(instance, night["warehouse_run_id"])
     if steps["dbt_failed"]:
         raise RuntimeError(f"{label}: dbt build failed; see the output above")
-    dbt = _dbt_breakdown(night["warehouse_run_id"])
+    dbt = dbt_breakdown(night["warehouse_run_id"])
     for stage in ("staging", "identity", "orders", "marts_rfm", "segments"):
         stages[stage] = {"seconds": dbt["stages"][stage]}
     if not steps["gate"]:
@@ -293,20 +297,22 @@ def _ingest_rows(data: Path, dump_dates: list[str]) -> dict:
     return {"rows": int(read), "rows_loaded": int(loaded), "bytes": int(size), "rows_basis": "lines read"}
 
 
-def _dbt_target_dir(run_id: str) -> Path:
+def _dbt_target_dir(run_id: str, dbt_project_dir: Path | None = None) -> Path:
     from orchestration.dbt.project import DBT_PROJECT_DIR
 
-    candidates = sorted((DBT_PROJECT_DIR / "target").glob(f"warehouse_models-{run_id[:7]}-*"),
-                        key=lambda p: p.stat().st_mtime)
+    target_root = (dbt_project_dir or DBT_PROJECT_DIR) / "target"
+    candidates = sorted(target_root.glob(f"warehouse_models-{run_id[:7]}-*"), key=lambda p: p.stat().st_mtime)
     if not candidates:
-        raise RuntimeError(f"no dbt target folder for run {run_id} under {DBT_PROJECT_DIR / 'target'}")
+        raise RuntimeError(f"no dbt target folder for run {run_id} under {target_root}")
     return candidates[-1]
 
 
-def _dbt_breakdown(run_id: str) -> dict:
+def dbt_breakdown(run_id: str, dbt_project_dir: Path | None = None) -> dict:
+    """What dbt's own run_results.json says of a warehouse run (benchmarks/dbt_timing.py), read from the dbt project
+    that ran it (this checkout's by default); the run's target folder is deleted once read."""
     from benchmarks.dbt_timing import stage_seconds
 
-    target = _dbt_target_dir(run_id)
+    target = _dbt_target_dir(run_id, dbt_project_dir)
     breakdown = stage_seconds(target)
     shutil.rmtree(target, ignore_errors=True)  # one folder per run: don't let benchmarks fill dbt's target/
     return breakdown
@@ -460,23 +466,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data.mkdir(parents=True, exist_ok=True)
     os.environ["CDP_DATA_DIR"] = str(data)
-    from orchestration.dbt.project import TELEMETRY_OFF
-
-    for name, value in TELEMETRY_OFF.items():
-        os.environ.setdefault(name, value)
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    if args.memory_limit:
-        os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+    quiet_environment(args.memory_limit)
 
     report: dict = {
         "scale": args.label, "persons": args.persons, "days": args.days, "seed": args.seed,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(), "commit": _commit(), "pid": os.getpid(),
+        "machine": machine_figures(), "commit": commit_of(), "pid": os.getpid(),
         "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
     }
     try:
         with RssMonitor() as monitor, MachineMonitor() as machine, DiskMonitor(data) as disk:
-            _log(f"generating {args.persons:,} persons, {args.days + 1} dumps into {data}")
+            log(f"generating {args.persons:,} persons, {args.days + 1} dumps into {data}")
             with monitor.stage("generate"), disk.stage("generate"):
                 report["generate"] = generate(args, data)
             full_dumps, held = hold_back_last_dump(data)
@@ -492,14 +492,14 @@ def main(argv: list[str] | None = None) -> int:
 
                 report["code_location_seconds"] = round(time.perf_counter() - t, 2)
 
-            _log(f"full run over {full_dumps}")
+            log(f"full run over {full_dumps}")
             with disk.stage("full"):
                 report["full"] = run_nightly(instance, data, full_dumps, monitor, machine, "full")
             report["identity_full"] = identity_figures(data)
             snapshot = snapshot_ids(data)
 
             if not args.skip_floor:
-                _log("floor: DuckDB alone loading the same files")
+                log("floor: DuckDB alone loading the same files")
                 with monitor.stage("floor"), disk.stage("floor"):
                     from benchmarks.floor import load_floor
                     from orchestration.settings import data_paths
@@ -512,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["full_over_floor"] = round(report["full"]["total_seconds"] / report["floor"]["seconds"], 2)
                 report["ingest_over_floor"] = round(report["full"]["stages"]["ingest"]["seconds"] / report["floor"]["seconds"], 2)
             if not args.skip_peer:
-                _log("peer: RFM and segments in pandas")
+                log("peer: RFM and segments in pandas")
                 with monitor.stage("peer"):
                     from benchmarks.peer import run_peer
 
@@ -541,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
                 rounds = []
                 with disk.stage("unchanged"):
                     for number in range(1, args.unchanged_nights + 1):
-                        _log(f"a night with nothing new ({number} of {args.unchanged_nights})")
+                        log(f"a night with nothing new ({number} of {args.unchanged_nights})")
                         rounds.append(run_nightly(instance, data, [], monitor, machine, f"unchanged {number}"))
                 report["unchanged"], report["unchanged_rounds"] = median_night(rounds)
                 report["unchanged_over_incremental"] = round(
@@ -564,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "benchmark.md").write_text(write_markdown(report))
     chart = write_chart(report, out / "benchmark.png")
     print((out / "benchmark.md").read_text())
-    _log(f"wrote {out / 'benchmark.json'}, {out / 'benchmark.md'}" + (f", {chart}" if chart else ""))
+    log(f"wrote {out / 'benchmark.json'}, {out / 'benchmark.md'}" + (f", {chart}" if chart else ""))
     return 0
 
 
@@ -589,11 +589,11 @@ def incremental_nights(instance, data: Path, held: str, rounds: int, monitor: Rs
     nights, states = [], []
     for number in range(1, rounds + 1):
         if number > 1:
-            _log(f"putting back the state before the incremental night (round {number})")
+            log(f"putting back the state before the incremental night (round {number})")
         # Recorded for every round (restore_state measures what it put back), so the report shows each started
         # from the same state.
         states.append(before if number == 1 else restore_state(data, kept, before))
-        _log(f"incremental night: dump {held} lands ({number} of {rounds})")
+        log(f"incremental night: dump {held} lands ({number} of {rounds})")
         nights.append(run_nightly(instance, data, [held], monitor, machine, f"incremental {number}"))
     # What keeping the state took on disk beyond the links (the warehouse and exports copied): DERIVED_FACTOR's
     # note is checked against it.
@@ -683,7 +683,18 @@ def targets(report: dict) -> dict:
     return out
 
 
-def _machine() -> dict:
+def quiet_environment(memory_limit: str | None) -> None:
+    """Telemetry off for every night's process (they inherit this environment), and DuckDB's memory limit."""
+    from orchestration.dbt.project import TELEMETRY_OFF
+
+    for name, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    if memory_limit:
+        os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = memory_limit
+
+
+def machine_figures() -> dict:
     import duckdb
     import psutil
 
@@ -691,10 +702,10 @@ def _machine() -> dict:
             "python": platform.python_version(), "duckdb": duckdb.__version__, "platform": platform.platform()}
 
 
-def _commit() -> str | None:
-    """The code measured: `git describe --always --dirty` of this checkout, None outside a git checkout."""
+def commit_of(checkout: Path | None = None) -> str | None:
+    """The code measured: `git describe --always --dirty` of a checkout (this one by default), None outside git."""
     try:
-        described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).parent,
+        described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=checkout or Path(__file__).parent,
                                    capture_output=True, text=True, timeout=30)
     except OSError:
         return None
@@ -703,7 +714,7 @@ def _commit() -> str | None:
     return described.stdout.strip() or None
 
 
-def _log(message: str) -> None:
+def log(message: str) -> None:
     print(f"[bench {datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
 
 

@@ -1,0 +1,139 @@
+"""Alternated nights (benchmarks/alternate.py): checkouts refused with the reason, the order of a round, the
+differences round by round, and a tiny run end to end with the same checkout twice."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run
+from benchmarks.alternate import Checkout, parse_args, parse_checkout, round_order
+from benchmarks.alternation_report import node_differences, paired_differences, summarize
+from orchestration.settings import PROJECT_ROOT
+
+
+def test_a_checkout_is_a_label_and_a_folder_that_can_run_a_night(tmp_path):
+    checkout = parse_checkout(f"now={PROJECT_ROOT}")
+    assert (checkout.label, checkout.root) == ("now", PROJECT_ROOT)
+    venv_python = PROJECT_ROOT / ".venv" / "bin" / "python"
+    assert checkout.python == (str(venv_python) if venv_python.exists() else sys.executable)
+
+    with pytest.raises(argparse.ArgumentTypeError, match="LABEL=PATH"):
+        parse_checkout(str(PROJECT_ROOT))
+    with pytest.raises(argparse.ArgumentTypeError, match="only letters"):
+        parse_checkout(f"no/slash={PROJECT_ROOT}")
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "night.py").write_text("")
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        parse_checkout(f"old={tmp_path}")
+    assert str(tmp_path) in str(refused.value) and "orchestration/nightly.py" in str(refused.value)
+    assert "benchmarks/night.py" not in str(refused.value).split("lacks")[1]
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["--checkout", f"a={PROJECT_ROOT}"], "two or more"),
+    (["--checkout", f"a={PROJECT_ROOT}", "--checkout", f"a={PROJECT_ROOT}"], "labels must differ"),
+    (["--checkout", f"a={PROJECT_ROOT}", "--checkout", f"b={PROJECT_ROOT}", "--nights", "weekly"], "weekly"),
+    (["--checkout", f"a={PROJECT_ROOT}", "--checkout", f"b={PROJECT_ROOT}", "--rounds", "0"], "at least 1"),
+])
+def test_what_cannot_be_alternated_is_refused(argv, reason, capsys):
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv)
+    assert exited.value.code == 2 and reason in capsys.readouterr().err
+
+
+def test_every_other_round_runs_the_checkouts_in_reverse():
+    a, b, c = (Checkout(label, PROJECT_ROOT, sys.executable) for label in "abc")
+    assert [[x.label for x in round_order([a, b, c], n)] for n in (1, 2, 3)] == [list("abc"), list("cba"), list("abc")]
+
+
+def test_the_disk_check_counts_a_warehouse_per_checkout(tmp_path, monkeypatch):
+    need = run.estimate_bytes(1_000_000, 3)
+    free = need["total"] + need["derived"] // 2  # room for one checkout's warehouse, not for two
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(run.shutil, "disk_usage", lambda path: usage(free * 2, free, free))
+    assert run.check_disk(tmp_path / "data", 1_000_000, 3) is None
+    refusal = run.check_disk(tmp_path / "data", 1_000_000, 3, warehouses=2)
+    assert refusal and "for each of 2 checkouts" in refusal and str(tmp_path) in refusal
+
+
+def _night(checkout: str, number: int, wall: float, nodes: dict[str, float]) -> dict:
+    figures = dict.fromkeys(("cpu_seconds", "ingest_seconds", "warehouse_job_seconds", "dbt_seconds",
+                             "model_node_seconds", "test_node_seconds"), 1.0)
+    return {"checkout": checkout, "round": number, "kind": "unchanged", "wall_seconds": wall, **figures,
+            "speed_probe": {"duckdb_seconds": 0.3}, "model_seconds": nodes, "test_seconds": {"unique_x": 0.1}}
+
+
+def test_the_difference_is_taken_within_each_round():
+    first = [_night("a", 1, 10.0, {}), _night("a", 2, 12.0, {}), _night("a", 3, 11.0, {})]
+    # b is slower overall in its median night but faster in two rounds of three: only pairs say so.
+    other = [_night("b", 1, 9.0, {}), _night("b", 2, 12.5, {}), _night("b", 3, 10.0, {})]
+    wall = paired_differences(first, other)["wall_seconds"]
+    assert (wall["median"], wall["min"], wall["max"], wall["faster_rounds"], wall["n"]) == (-1.0, -1.0, 0.5, 2, 3)
+    assert paired_differences(first, other)["cpu_seconds"]["faster_rounds"] == 0, "equal is not faster"
+
+
+def test_the_nodes_that_differ_most_come_first_and_a_new_node_counts():
+    first = [_night("a", n, 10.0, {"kept": 1.0, "gone": 0.2, "same": 0.5}) for n in (1, 2, 3)]
+    other = [_night("b", n, 10.0, {"kept": 0.4 + n / 10, "new": 0.3, "same": 0.5}) for n in (1, 2, 3)]
+    rows = node_differences(first, other, count=3)
+    assert [(row["node"], row["difference"]) for row in rows] == [("kept", -0.4), ("new", 0.3), ("gone", -0.2)]
+    summary = summarize(first + other, ["a", "b"], ["unchanged"])["unchanged"]
+    assert summary["figures"]["b"]["wall_seconds"]["n"] == 3 and set(summary["against_first"]) == {"b"}
+
+
+@pytest.fixture(scope="module")
+def alternation(tmp_path_factory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("alternation")
+    env = {**os.environ, "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false"}
+    env.pop("CDP_DATA_DIR", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.alternate", "--persons", "300", "--days", "2", "--rounds", "1",
+         "--checkout", f"first={PROJECT_ROOT}", "--checkout", f"second={PROJECT_ROOT}", "--out", str(out)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    return json.loads((out / "alternation.json").read_text()), out
+
+
+@pytest.mark.slow
+def test_every_checkout_runs_every_kind_of_night_from_its_own_kept_state(alternation):
+    report, out = alternation
+    assert [(n["kind"], n["checkout"], n["position"]) for n in report["nights"]] == [
+        ("unchanged", "first", 1), ("unchanged", "second", 2), ("one-day", "first", 1), ("one-day", "second", 2)]
+    for night in report["nights"]:
+        assert night["state_before"] == report["kept_states"][night["checkout"]], "not put back before the night"
+        assert night["wall_seconds"] > night["warehouse_job_seconds"] > night["dbt_seconds"] > 0
+        assert night["cpu_seconds"] > 0 and night["peak_rss_bytes"] > 0
+        assert night["model_seconds"] and night["test_seconds"], "every night keeps its nodes' seconds"
+    full_dates = report["full"]["first"]["dump_dates"]
+    assert len(full_dates) == 2 and report["full"]["second"]["dump_dates"] == full_dates
+    by_kind = {n["kind"]: n for n in report["nights"]}
+    assert by_kind["unchanged"]["dump_dates"] == []
+    assert by_kind["one-day"]["dump_dates"] and by_kind["one-day"]["dump_dates"][0] > full_dates[-1]
+    assert by_kind["one-day"]["ingest_seconds"] > by_kind["unchanged"]["ingest_seconds"]
+    assert not (out / "data").exists(), "the dumps and warehouses are deleted unless --keep"
+
+
+@pytest.mark.slow
+def test_the_report_compares_each_checkout_with_the_first_round_by_round(alternation):
+    report, out = alternation
+    for kind in ("unchanged", "one-day"):
+        paired = report["summary"][kind]["against_first"]["second"]
+        first, second = (next(n for n in report["nights"] if n["kind"] == kind and n["checkout"] == label)
+                         for label in ("first", "second"))
+        assert paired["wall_seconds"]["median"] == pytest.approx(second["wall_seconds"] - first["wall_seconds"],
+                                                                 abs=0.002)
+        assert paired["wall_seconds"]["n"] == 1 and report["summary"][kind]["nodes"]["second"]
+    markdown = (out / "alternation.md").read_text()
+    assert "## A night with nothing new" in markdown and "## The one-day night" in markdown
+    assert markdown.count("**second against first**, round by round") == 2
+    assert shutil.which("git") is None or all(c["commit"] for c in report["checkouts"])
