@@ -1,7 +1,7 @@
 """Alternate the nights of two or more checkouts of this project, night by night, on the same dumps.
 
     python -m benchmarks.alternate --scale M --checkout before=../cdp-before --checkout after=. --rounds 5
-    python -m benchmarks.alternate --persons 300 --days 2 --checkout a=. --checkout b=. --rounds 1   # smoke test
+    python -m benchmarks.alternate --persons 300 --days 2 --checkout a=. --checkout b=../cdp-again --rounds 1
 
 Why: two benchmark runs an hour apart differ by 4-10 s in the night with nothing new, in either direction, with
 the same code (docs/performance.md, sections AW and BC), so a change worth a few seconds cannot be judged from
@@ -17,7 +17,8 @@ What it does:
    first (benchmarks/night_state.py). Every other round runs the checkouts in reverse order (A B, B A, ...), so a
    machine that speeds up or slows down over the hour favours none of them;
 4. beside every night: the machine's speed just before it (benchmarks/machine.py's probe), the night's wall
-   time and CPU seconds, its ingestion, the warehouse job, dbt's elapsed time, the model and test node seconds
+   time and CPU seconds, its ingestion, the warehouse job, the exports when the gate blocked them and they ran
+   apart, the process outside its jobs (its start and exit), dbt's elapsed time, the model and test node seconds
    summed, each node's own seconds, and the peak RSS of the night's processes;
 5. writes <out>/alternation.json and <out>/alternation.md (benchmarks/alternation_report.py), then deletes the
    data directory unless --keep.
@@ -25,7 +26,8 @@ What it does:
 A checkout is a folder holding this project at some commit with its dependencies installed; its own
 `.venv/bin/python` runs its nights when it has one, otherwise this Python (with the checkout's packages first on
 the path). It must have `benchmarks/night.py`, the night's process the benchmark has used since
-docs/performance.md's section AU. A second checkout is made with `git worktree add ../cdp-before <commit>`.
+docs/performance.md's section AU, and a folder of its own. A second checkout is made with
+`git worktree add ../cdp-before <commit>`; the same commit twice measures the spread of one code.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def parse_checkout(text: str) -> Checkout:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", label):
         raise argparse.ArgumentTypeError(f"{label!r}: a label names the checkout's data folder, so only letters, "
                                          f"digits, '.', '_' and '-'")
-    root = Path(path).expanduser().absolute()
+    root = Path(path).expanduser().resolve()  # one folder, however it is spelled
     missing = [name for name in CHECKOUT_FILES if not (root / name).is_file()]
     if missing:
         raise argparse.ArgumentTypeError(
@@ -109,10 +111,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 f"{', '.join(NIGHT_KINDS)}")
     labels = [checkout.label for checkout in args.checkouts]
     if len(labels) < 2:
-        p.error("give two or more --checkout LABEL=PATH: alternation compares checkouts (the same path twice "
-                "measures the spread of one code)")
+        p.error("give two or more --checkout LABEL=PATH: alternation compares checkouts")
     if len(set(labels)) != len(labels):
         p.error(f"--checkout labels must differ: {', '.join(labels)}")
+    shared = sorted({c.root for c in args.checkouts if [d.root for d in args.checkouts].count(c.root) > 1})
+    if shared:
+        # dbt keeps one saved parse state per project folder, stamped with the data directory it was made for
+        # (orchestration/dbt/project.py): two data directories on one folder re-parse the project at every switch,
+        # about 6 s of each night at M (docs/performance.md, section BD), more than most changes are worth.
+        p.error(f"{', '.join(map(str, shared))} is given more than once: each checkout needs a folder of its own, "
+                f"as dbt's saved parse state is made for one data directory. To time the same code twice, add a "
+                f"second folder: git worktree add ../cdp-again HEAD")
     if args.days < 1 or args.rounds < 1:
         p.error("--days and --rounds must be at least 1")
     return args
@@ -152,10 +161,15 @@ def run_night(checkout: Checkout, data: Path, dump_dates: list[str], monitor: Rs
         "cpu_seconds": round(night["cpu_seconds"], 3),
         "ingest_seconds": round(night["ingest_seconds"], 3),
         "warehouse_job_seconds": round(night["job_seconds"], 3),
+        # When the gate blocks the exports, the night's process runs them in a run of their own (benchmarks/night.py).
+        "exports_apart_seconds": round(night["exports_seconds"], 3),
+        # The process's start (Python, the code location, the instance) and its exit.
+        "outside_jobs_seconds": round(night["process_seconds"] - night["ingest_seconds"] - night["job_seconds"]
+                                      - night["exports_seconds"], 3),
+        "code_location_seconds": round(night["code_location_seconds"], 3),
         "dbt_seconds": round(dbt["elapsed_reported"] or 0.0, 3),
         "model_node_seconds": round(sum(dbt["model_seconds"].values()), 3),
         "test_node_seconds": round(sum(dbt["test_seconds"].values()), 3),
-        "exports_blocked_by_gate": bool(night["exports_run_id"]),
         "peak_rss_bytes": monitor.stage_peaks.get(tag, 0),
         "model_seconds": dbt["model_seconds"],
         "test_seconds": dbt["test_seconds"],

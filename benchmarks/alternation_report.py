@@ -16,6 +16,8 @@ FIGURES = {
     "cpu_seconds": "CPU, s",
     "ingest_seconds": "ingestion, s",
     "warehouse_job_seconds": "warehouse job, s",
+    "exports_apart_seconds": "exports run apart (gate blocked), s",
+    "outside_jobs_seconds": "process outside its jobs, s",
     "dbt_seconds": "dbt elapsed, s",
     "model_node_seconds": "model node time, s",
     "test_node_seconds": "test node time, s",

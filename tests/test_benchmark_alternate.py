@@ -1,5 +1,5 @@
 """Alternated nights (benchmarks/alternate.py): checkouts refused with the reason, the order of a round, the
-differences round by round, and a tiny run end to end with the same checkout twice."""
+differences round by round, and a tiny run end to end with this checkout and a copy of its sources."""
 
 from __future__ import annotations
 
@@ -38,16 +38,31 @@ def test_a_checkout_is_a_label_and_a_folder_that_can_run_a_night(tmp_path):
     assert "benchmarks/night.py" not in str(refused.value).split("lacks")[1]
 
 
-@pytest.mark.parametrize("argv, reason", [
-    (["--checkout", f"a={PROJECT_ROOT}"], "two or more"),
-    (["--checkout", f"a={PROJECT_ROOT}", "--checkout", f"a={PROJECT_ROOT}"], "labels must differ"),
-    (["--checkout", f"a={PROJECT_ROOT}", "--checkout", f"b={PROJECT_ROOT}", "--nights", "weekly"], "weekly"),
-    (["--checkout", f"a={PROJECT_ROOT}", "--checkout", f"b={PROJECT_ROOT}", "--rounds", "0"], "at least 1"),
+@pytest.fixture(scope="module")
+def second_checkout(tmp_path_factory) -> Path:
+    """A second folder with this checkout's sources (no data, no dbt target, no virtualenv): the same code, as
+    `git worktree add` would give it, but with the working tree's changes too."""
+    folder = tmp_path_factory.mktemp("checkout") / "cdp-again"
+    shutil.copytree(PROJECT_ROOT, folder, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "data", "target", "results", "logs", "__pycache__", ".pytest_cache", "*.egg-info"))
+    return folder
+
+
+@pytest.mark.parametrize("extra, reason", [
+    ([], "two or more"),
+    (["--checkout", f"a={PROJECT_ROOT}"], "labels must differ"),
+    # One folder, two data directories: dbt's saved parse state would be made again at every switch.
+    (["--checkout", f"b={PROJECT_ROOT / 'tests' / '..'}"], "git worktree add"),
+    (["--checkout", "b={second}", "--nights", "weekly"], "weekly"),
+    (["--checkout", "b={second}", "--rounds", "0"], "at least 1"),
 ])
-def test_what_cannot_be_alternated_is_refused(argv, reason, capsys):
+def test_what_cannot_be_alternated_is_refused(extra, reason, second_checkout, capsys):
+    argv = ["--checkout", f"a={PROJECT_ROOT}", *(arg.format(second=second_checkout) for arg in extra)]
     with pytest.raises(SystemExit) as exited:
         parse_args(argv)
     assert exited.value.code == 2 and reason in capsys.readouterr().err
+    if extra[-2:] == ["--rounds", "0"]:  # the same arguments with a round are taken
+        assert parse_args(argv[:-1] + ["1"]).rounds == 1
 
 
 def test_every_other_round_runs_the_checkouts_in_reverse():
@@ -66,8 +81,8 @@ def test_the_disk_check_counts_a_warehouse_per_checkout(tmp_path, monkeypatch):
 
 
 def _night(checkout: str, number: int, wall: float, nodes: dict[str, float]) -> dict:
-    figures = dict.fromkeys(("cpu_seconds", "ingest_seconds", "warehouse_job_seconds", "dbt_seconds",
-                             "model_node_seconds", "test_node_seconds"), 1.0)
+    figures = dict.fromkeys(("cpu_seconds", "ingest_seconds", "warehouse_job_seconds", "exports_apart_seconds",
+                             "outside_jobs_seconds", "dbt_seconds", "model_node_seconds", "test_node_seconds"), 1.0)
     return {"checkout": checkout, "round": number, "kind": "unchanged", "wall_seconds": wall, **figures,
             "speed_probe": {"duckdb_seconds": 0.3}, "model_seconds": nodes, "test_seconds": {"unique_x": 0.1}}
 
@@ -91,13 +106,13 @@ def test_the_nodes_that_differ_most_come_first_and_a_new_node_counts():
 
 
 @pytest.fixture(scope="module")
-def alternation(tmp_path_factory) -> tuple[dict, Path]:
+def alternation(tmp_path_factory, second_checkout) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("alternation")
     env = {**os.environ, "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false"}
     env.pop("CDP_DATA_DIR", None)
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.alternate", "--persons", "300", "--days", "2", "--rounds", "1",
-         "--checkout", f"first={PROJECT_ROOT}", "--checkout", f"second={PROJECT_ROOT}", "--out", str(out)],
+         "--checkout", f"first={PROJECT_ROOT}", "--checkout", f"second={second_checkout}", "--out", str(out)],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
@@ -113,6 +128,10 @@ def test_every_checkout_runs_every_kind_of_night_from_its_own_kept_state(alterna
         assert night["state_before"] == report["kept_states"][night["checkout"]], "not put back before the night"
         assert night["wall_seconds"] > night["warehouse_job_seconds"] > night["dbt_seconds"] > 0
         assert night["cpu_seconds"] > 0 and night["peak_rss_bytes"] > 0
+        assert night["outside_jobs_seconds"] > night["code_location_seconds"] > 0
+        assert night["wall_seconds"] == pytest.approx(night["ingest_seconds"] + night["warehouse_job_seconds"]
+                                                      + night["exports_apart_seconds"] + night["outside_jobs_seconds"],
+                                                      abs=0.005)
         assert night["model_seconds"] and night["test_seconds"], "every night keeps its nodes' seconds"
     full_dates = report["full"]["first"]["dump_dates"]
     assert len(full_dates) == 2 and report["full"]["second"]["dump_dates"] == full_dates
@@ -136,4 +155,6 @@ def test_the_report_compares_each_checkout_with_the_first_round_by_round(alterna
     markdown = (out / "alternation.md").read_text()
     assert "## A night with nothing new" in markdown and "## The one-day night" in markdown
     assert markdown.count("**second against first**, round by round") == 2
-    assert shutil.which("git") is None or all(c["commit"] for c in report["checkouts"])
+    first, second = report["checkouts"]
+    assert first["commit"] and second["commit"] is None, "the copy is no git checkout, and the report says so"
+    assert "not a git checkout" in markdown
