@@ -92,7 +92,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--persons", type=int, default=None, help="persons (overrides --scale)")
     p.add_argument("--days", type=int, default=3, help="dumps in the full night; one more is the one-day night's")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--rounds", type=int, default=5, help="rounds of nights, every checkout once per kind (default 5)")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="rounds of nights, every checkout once per kind (default 4: an even number lets each "
+                        "checkout run first as often as last)")
     p.add_argument("--nights", default=",".join(NIGHT_KINDS),
                    help=f"kinds of night to alternate, comma-separated: {', '.join(NIGHT_KINDS)} (default both)")
     p.add_argument("--out", type=Path, default=None, help="report folder (default benchmarks/results/alternation)")

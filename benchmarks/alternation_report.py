@@ -64,6 +64,19 @@ def node_differences(first: list[dict], other: list[dict], count: int = NODES_LI
     return sorted(rows, key=lambda row: -abs(row["difference"]))[:count]
 
 
+def order_effect(nights: list[dict]) -> dict | None:
+    """The wall time of the night run first in a round minus that of the night run last, whatever their code: a
+    machine's cache or a neighbour can favour one place in the round, which reversing every other round cancels
+    only when the rounds are even (docs/performance.md, section BD)."""
+    by_round: dict[int, list[dict]] = {}
+    for night in nights:
+        by_round.setdefault(night["round"], []).append(night)
+    differences = [min(group, key=lambda n: n["position"])["wall_seconds"]
+                   - max(group, key=lambda n: n["position"])["wall_seconds"]
+                   for group in by_round.values() if len(group) > 1]
+    return spread(differences) if differences else None
+
+
 def summarize(nights: list[dict], labels: list[str], kinds: list[str]) -> dict:
     """Per kind of night: each checkout's figures over the rounds, the machine's speed probe before them, and every
     checkout after the first against the first."""
@@ -77,6 +90,7 @@ def summarize(nights: list[dict], labels: list[str], kinds: list[str]) -> dict:
                                             for label in labels for n in of_kind[label]]),
             "against_first": {label: paired_differences(first, of_kind[label]) for label in labels[1:]},
             "nodes": {label: node_differences(first, of_kind[label]) for label in labels[1:]},
+            "order_effect_seconds": order_effect([n for label in labels for n in of_kind[label]]),
         }
     return out
 
@@ -124,6 +138,12 @@ def write_markdown(report: dict) -> str:
             *[f"| {title} | " + " | ".join(_range(summary["figures"][label][f]) for label in labels) + " |"
               for f, title in FIGURES.items()],
         ]
+        effect = summary["order_effect_seconds"]
+        if effect:
+            lines += ["", f"The night run first in a round minus the one run last, whatever their code: "
+                          f"{_signed(effect['median'])} s ({_signed(effect['min'])} to {_signed(effect['max'])}) over "
+                          f"{effect['n']} round(s)." + (" The rounds are odd, so the first checkout ran first once "
+                                                         "more than the last." if effect["n"] % 2 else "")]
         for label in labels[1:]:
             paired = summary["against_first"][label]
             lines += [

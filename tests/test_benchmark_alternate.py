@@ -83,7 +83,8 @@ def test_the_disk_check_counts_a_warehouse_per_checkout(tmp_path, monkeypatch):
 def _night(checkout: str, number: int, wall: float, nodes: dict[str, float]) -> dict:
     figures = dict.fromkeys(("cpu_seconds", "ingest_seconds", "warehouse_job_seconds", "exports_apart_seconds",
                              "outside_jobs_seconds", "dbt_seconds", "model_node_seconds", "test_node_seconds"), 1.0)
-    return {"checkout": checkout, "round": number, "kind": "unchanged", "wall_seconds": wall, **figures,
+    return {"checkout": checkout, "round": number, "kind": "unchanged", "position": 1 if checkout == "a" else 2,
+            "wall_seconds": wall, **figures,
             "speed_probe": {"duckdb_seconds": 0.3}, "model_seconds": nodes, "test_seconds": {"unique_x": 0.1}}
 
 
@@ -94,6 +95,16 @@ def test_the_difference_is_taken_within_each_round():
     wall = paired_differences(first, other)["wall_seconds"]
     assert (wall["median"], wall["min"], wall["max"], wall["faster_rounds"], wall["n"]) == (-1.0, -1.0, 0.5, 2, 3)
     assert paired_differences(first, other)["cpu_seconds"]["faster_rounds"] == 0, "equal is not faster"
+
+
+def test_the_order_within_a_round_is_measured_apart_from_the_code():
+    # a runs first in rounds 1 and 3, b in round 2: whoever runs first is 2 s slower, and a is no slower than b.
+    nights = [_night("a", 1, 12.0, {}), _night("b", 1, 10.0, {}), _night("b", 2, 12.0, {}), _night("a", 2, 10.0, {}),
+              _night("a", 3, 12.0, {}), _night("b", 3, 10.0, {})]
+    for index, night in enumerate(nights):
+        night["position"] = 1 + index % 2
+    effect = summarize(nights, ["a", "b"], ["unchanged"])["unchanged"]["order_effect_seconds"]
+    assert (effect["median"], effect["min"], effect["max"], effect["n"]) == (2.0, 2.0, 2.0, 3)
 
 
 def test_the_nodes_that_differ_most_come_first_and_a_new_node_counts():
@@ -155,6 +166,7 @@ def test_the_report_compares_each_checkout_with_the_first_round_by_round(alterna
     markdown = (out / "alternation.md").read_text()
     assert "## A night with nothing new" in markdown and "## The one-day night" in markdown
     assert markdown.count("**second against first**, round by round") == 2
+    assert markdown.count("The night run first in a round minus the one run last") == 2
     first, second = report["checkouts"]
     assert first["commit"] and second["commit"] is None, "the copy is no git checkout, and the report says so"
     assert "not a git checkout" in markdown
