@@ -1,6 +1,6 @@
 """Alternate the nights of two or more checkouts of this project, night by night, on the same dumps.
 
-    python -m benchmarks.alternate --scale M --checkout before=../cdp-before --checkout after=. --rounds 5
+    python -m benchmarks.alternate --scale M --checkout before=../cdp-before --checkout after=.
     python -m benchmarks.alternate --persons 300 --days 2 --checkout a=. --checkout b=../cdp-again --rounds 1
 
 Why: two benchmark runs an hour apart differ by 4-10 s in the night with nothing new, in either direction, with
@@ -37,7 +37,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +48,7 @@ from benchmarks.machine import speed_probe
 from benchmarks.monitor import RssMonitor
 from benchmarks.night import run_in_fresh_process
 from benchmarks.night_state import restore_state, save_state
-from benchmarks.run import (HELD_BACK, check_disk, commit_of, dagster_instance, dbt_breakdown, generate,
+from benchmarks.run import (HELD_BACK, add_data_arguments, check_disk, commit_of, dbt_breakdown, generate,
                             hold_back_last_dump, log, machine_figures, quiet_environment)
 
 NIGHT_KINDS = ("unchanged", "one-day")
@@ -71,6 +73,8 @@ def parse_checkout(text: str) -> Checkout:
         raise argparse.ArgumentTypeError(f"{label!r}: a label names the checkout's data folder, so only letters, "
                                          f"digits, '.', '_' and '-'")
     root = Path(path).expanduser().resolve()  # one folder, however it is spelled
+    if not root.is_dir():
+        raise argparse.ArgumentTypeError(f"{label}: {root} is no folder")
     missing = [name for name in CHECKOUT_FILES if not (root / name).is_file()]
     if missing:
         raise argparse.ArgumentTypeError(
@@ -88,22 +92,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--checkout", type=parse_checkout, action="append", required=True, dest="checkouts",
                    metavar="LABEL=PATH", help="a checkout to time (give two or more; the first is the one the "
                                                "others are compared with)")
-    p.add_argument("--scale", choices=list(SCALES), default="S")
-    p.add_argument("--persons", type=int, default=None, help="persons (overrides --scale)")
-    p.add_argument("--days", type=int, default=3, help="dumps in the full night; one more is the one-day night's")
-    p.add_argument("--seed", type=int, default=42)
+    add_data_arguments(p, "benchmarks/results/alternation")
     p.add_argument("--rounds", type=int, default=4,
                    help="rounds of nights, every checkout once per kind (default 4: an even number lets each "
                         "checkout run first as often as last)")
     p.add_argument("--nights", default=",".join(NIGHT_KINDS),
                    help=f"kinds of night to alternate, comma-separated: {', '.join(NIGHT_KINDS)} (default both)")
-    p.add_argument("--out", type=Path, default=None, help="report folder (default benchmarks/results/alternation)")
-    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default <out>/data)")
-    p.add_argument("--memory-limit", default=None,
-                   help="DuckDB memory_limit for dbt and ingestion (CDP_DUCKDB_MEMORY_LIMIT; default 10GB)")
-    p.add_argument("--keep", action="store_true", help="keep the dumps and every checkout's data directory")
-    p.add_argument("--reuse-data", action="store_true",
-                   help="reuse dumps already generated in the data directory with the same settings")
     args = p.parse_args(argv)
     args.persons = args.persons or SCALES[args.scale]
     args.kinds = [kind.strip() for kind in args.nights.split(",") if kind.strip()]
@@ -116,7 +110,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("give two or more --checkout LABEL=PATH: alternation compares checkouts")
     if len(set(labels)) != len(labels):
         p.error(f"--checkout labels must differ: {', '.join(labels)}")
-    shared = sorted({c.root for c in args.checkouts if [d.root for d in args.checkouts].count(c.root) > 1})
+    shared = sorted(root for root, count in Counter(c.root for c in args.checkouts).items() if count > 1)
     if shared:
         # dbt keeps one saved parse state per project folder, stamped with the data directory it was made for
         # (orchestration/dbt/project.py): two data directories on one folder re-parse the project at every switch,
@@ -155,6 +149,11 @@ def run_night(checkout: Checkout, data: Path, dump_dates: list[str], monitor: Rs
     dbt = dbt_breakdown(night["warehouse_run_id"], checkout.root / "dbt_project")
     if dbt["failures"]:
         raise RuntimeError(f"{tag}: these dbt nodes of {checkout.root} did not succeed: {', '.join(dbt['failures'])}")
+    if not night["warehouse_job_success"] and not night["exports_run_id"]:
+        # The job fails by design when the gate blocks the exports (they then run apart); any other failed step
+        # would make the night's time that of less work.
+        raise RuntimeError(f"{tag}: the warehouse job of {checkout.root} failed, and not because the gate blocked "
+                           f"the exports; see its output above")
     return {
         "checkout": checkout.label,
         "dump_dates": dump_dates,
@@ -165,7 +164,8 @@ def run_night(checkout: Checkout, data: Path, dump_dates: list[str], monitor: Rs
         "warehouse_job_seconds": round(night["job_seconds"], 3),
         # When the gate blocks the exports, the night's process runs them in a run of their own (benchmarks/night.py).
         "exports_apart_seconds": round(night["exports_seconds"], 3),
-        # The process's start (Python, the code location, the instance) and its exit.
+        # The process's start (Python, the code location, the instance) and its exit: a stale dbt parse state shows
+        # here (section BD), not in the jobs.
         "outside_jobs_seconds": round(night["process_seconds"] - night["ingest_seconds"] - night["job_seconds"]
                                       - night["exports_seconds"], 3),
         "code_location_seconds": round(night["code_location_seconds"], 3),
@@ -178,6 +178,19 @@ def run_night(checkout: Checkout, data: Path, dump_dates: list[str], monitor: Rs
     }
 
 
+def write_instance_settings(checkout: Checkout, data: Path) -> None:
+    """The Dagster instance's settings (dagster.yaml under the night's DAGSTER_HOME) as the checkout's own code
+    writes them: a change to the event log's storage is then timed with the storage it brings."""
+    command = [checkout.python, "-c", "import sys; from pathlib import Path; from benchmarks.run import "
+               "dagster_instance; dagster_instance(Path(sys.argv[1])).dispose()", str(data)]
+    path = os.pathsep.join(filter(None, [str(checkout.root), os.environ.get("PYTHONPATH")]))
+    completed = subprocess.run(command, cwd=checkout.root, env={**os.environ, "PYTHONPATH": path},
+                               capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{checkout.label}: the code of {checkout.root} could not write its Dagster instance's "
+                           f"settings under {data}:\n{completed.stderr[-2000:]}")
+
+
 def build_warehouses(checkouts: list[Checkout], data: Path, dumps: dict[str, Path], full_dates: list[str],
                      monitor: RssMonitor) -> tuple[dict[str, dict], dict[str, dict]]:
     """Each checkout's full night in its own data directory, and the state it left kept aside: the full nights and
@@ -187,7 +200,7 @@ def build_warehouses(checkouts: list[Checkout], data: Path, dumps: dict[str, Pat
         night_data = data / checkout.label
         shutil.rmtree(night_data, ignore_errors=True)
         link_landing(night_data, dumps, full_dates)
-        dagster_instance(night_data).dispose()  # writes the project's dagster.yaml under its DAGSTER_HOME
+        write_instance_settings(checkout, night_data)
         log(f"{checkout.label}: full night over {full_dates} with the code of {checkout.root}")
         full[checkout.label] = run_night(checkout, night_data, full_dates, monitor, f"{checkout.label} full")
         kept[checkout.label] = save_state(night_data, night_data / KEPT_STATE)

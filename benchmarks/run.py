@@ -71,22 +71,30 @@ STAGE_LABELS = {
 }
 
 
+def add_data_arguments(p: argparse.ArgumentParser, out_default: str) -> None:
+    """The options of the sample retailer generated and of where the run writes (benchmarks.alternate has them too)."""
+    from orchestration.sample_data.config import SCALES
+
+    p.add_argument("--scale", choices=list(SCALES), default="S")
+    p.add_argument("--persons", type=int, default=None, help="persons (overrides --scale)")
+    p.add_argument("--days", type=int, default=3, help="dumps in the full night; one more is generated for the "
+                                                       "incremental (one-day) night")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", type=Path, default=None, help=f"report folder (default {out_default})")
+    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default <out>/data)")
+    p.add_argument("--memory-limit", default=None,
+                   help="DuckDB memory_limit for dbt and ingestion (CDP_DUCKDB_MEMORY_LIMIT; default 10GB)")
+    p.add_argument("--keep", action="store_true", help="keep the generated dumps, lake and warehouse(s)")
+    p.add_argument("--reuse-data", action="store_true",
+                   help="reuse dumps already generated in the data directory with the same settings")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from orchestration.sample_data.config import SCALES
 
     p = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", choices=list(SCALES), default="S")
-    p.add_argument("--persons", type=int, default=None, help="persons (overrides --scale)")
-    p.add_argument("--days", type=int, default=3, help="dumps in the full run; one more is generated for the incremental")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", type=Path, default=None, help="report folder (default benchmarks/results/<scale>)")
-    p.add_argument("--data-dir", type=Path, default=None, help="data directory (default <out>/data)")
-    p.add_argument("--memory-limit", default=None,
-                   help="DuckDB memory_limit for dbt and ingestion (CDP_DUCKDB_MEMORY_LIMIT; default 10GB)")
-    p.add_argument("--keep", action="store_true", help="keep the generated data, lake and warehouse")
-    p.add_argument("--reuse-data", action="store_true",
-                   help="reuse dumps already generated in the data directory with the same settings")
+    add_data_arguments(p, "benchmarks/results/<scale>")
     p.add_argument("--skip-floor", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--skip-peer", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--incremental-nights", type=int, default=3,
@@ -130,12 +138,13 @@ def check_disk(data_dir: Path, persons: int, days: int, warehouses: int = 1) -> 
     if total - already <= free:
         return None
     gb = 1024**3
-    each = f", for each of {warehouses} checkouts" if warehouses > 1 else ""
+    derived_text = (f"{derived / gb:,.0f} GB for {warehouses} checkouts' lakes, warehouses, kept states and DuckDB's "
+                    f"spill files, {need['derived'] / gb:,.0f} GB each" if warehouses > 1 else
+                    f"{derived / gb:,.0f} GB of lake, warehouse, floor database, kept state and DuckDB's spill files")
     return (
         f"Refusing to run: {persons:,} persons with {days + 1} dumps need about {total / gb:,.0f} GB "
-        f"({need['landing'] / gb:,.0f} GB of dumps + {derived / gb:,.0f} GB of lake, warehouse, floor "
-        f"database, kept state and DuckDB's spill files{each} + margin), but {probe} has {free / gb:,.0f} GB free. "
-        f"Use a smaller --scale/--persons, or --data-dir on a disk with room."
+        f"({need['landing'] / gb:,.0f} GB of dumps + {derived_text} + margin), but {probe} has {free / gb:,.0f} GB "
+        f"free. Use a smaller --scale/--persons, or --data-dir on a disk with room."
     )
 
 
