@@ -213,6 +213,20 @@ def dbt_target_dir(root: Path) -> Path:
     return root / "dbt_target"
 
 
+def run_benchmark(module: str, *args: str, timeout: int) -> None:
+    """Run a benchmark command (`python -m benchmarks.<module>`) as a user would, telemetry off, its data under its
+    own --out rather than CDP_DATA_DIR; fails the test with the end of its output when it fails."""
+    import sys
+
+    from orchestration.settings import PROJECT_ROOT
+
+    env = {**os.environ, "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false"}
+    env.pop("CDP_DATA_DIR", None)
+    completed = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args], cwd=PROJECT_ROOT, env=env,
+                               capture_output=True, text=True, timeout=timeout)
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+
+
 def run_dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
     """The dbt command line (`args`: a command and its options) on the data directory `root`, output captured.
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 from collections import namedtuple
 from pathlib import Path
@@ -18,6 +16,7 @@ from benchmarks import run
 from benchmarks.alternate import Checkout, parse_args, parse_checkout, round_order
 from benchmarks.alternation_report import node_differences, paired_differences, summarize
 from orchestration.settings import PROJECT_ROOT
+from tests.conftest import run_benchmark
 
 
 def test_a_checkout_is_a_label_and_a_folder_that_can_run_a_night(tmp_path):
@@ -153,14 +152,8 @@ def test_the_nodes_that_differ_most_come_first_and_a_new_node_counts():
 @pytest.fixture(scope="module")
 def alternation(tmp_path_factory, second_checkout) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("alternation")
-    env = {**os.environ, "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false"}
-    env.pop("CDP_DATA_DIR", None)
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.alternate", "--persons", "300", "--days", "2", "--rounds", "1",
-         "--checkout", f"first={PROJECT_ROOT}", "--checkout", f"second={second_checkout}", "--out", str(out)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    run_benchmark("alternate", "--persons", "300", "--days", "2", "--rounds", "1", "--checkout", f"first={PROJECT_ROOT}",
+                  "--checkout", f"second={second_checkout}", "--out", str(out), timeout=900)
     return json.loads((out / "alternation.json").read_text()), out
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from orchestration.settings import PROJECT_ROOT
+from tests.conftest import run_benchmark
 
 STAGES = {"ingest", "staging", "identity", "orders", "marts_rfm", "segments", "gate", "exports", "overhead"}
 
@@ -18,14 +15,8 @@ STAGES = {"ingest", "staging", "identity", "orders", "marts_rfm", "segments", "g
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("benchmark")
-    env = {**os.environ, "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "false"}
-    env.pop("CDP_DATA_DIR", None)
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--persons", "300", "--days", "2", "--out", str(out),
-         "--incremental-nights", "2", "--unchanged-nights", "2"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    run_benchmark("run", "--persons", "300", "--days", "2", "--out", str(out), "--incremental-nights", "2",
+                  "--unchanged-nights", "2", timeout=600)
     return json.loads((out / "benchmark.json").read_text()), out
 
 
