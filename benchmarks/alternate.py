@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -46,10 +45,11 @@ from pathlib import Path
 
 from benchmarks.machine import speed_probe
 from benchmarks.monitor import RssMonitor
-from benchmarks.night import run_in_fresh_process
+from benchmarks.night import checkout_environment, run_in_fresh_process
 from benchmarks.night_state import restore_state, save_state
 from benchmarks.run import (HELD_BACK, add_data_arguments, check_disk, commit_of, dbt_breakdown, generate,
-                            hold_back_last_dump, log, machine_figures, quiet_environment)
+                            hold_back_last_dump, log, machine_figures, memory_limit_in_use,
+                            quiet_environment)
 
 NIGHT_KINDS = ("unchanged", "one-day")
 # What a checkout needs for its code to run a benchmark night.
@@ -183,8 +183,7 @@ def write_instance_settings(checkout: Checkout, data: Path) -> None:
     writes them: a change to the event log's storage is then timed with the storage it brings."""
     command = [checkout.python, "-c", "import sys; from pathlib import Path; from benchmarks.run import "
                "dagster_instance; dagster_instance(Path(sys.argv[1])).dispose()", str(data)]
-    path = os.pathsep.join(filter(None, [str(checkout.root), os.environ.get("PYTHONPATH")]))
-    completed = subprocess.run(command, cwd=checkout.root, env={**os.environ, "PYTHONPATH": path},
+    completed = subprocess.run(command, cwd=checkout.root, env=checkout_environment(checkout.root),
                                capture_output=True, text=True)
     if completed.returncode != 0:
         raise RuntimeError(f"{checkout.label}: the code of {checkout.root} could not write its Dagster instance's "
@@ -240,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {
         "persons": args.persons, "days": args.days, "seed": args.seed, "rounds": args.rounds, "kinds": args.kinds,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_figures(),
-        "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
+        "memory_limit": memory_limit_in_use(),
         "checkouts": [{**asdict(c), "root": str(c.root), "commit": commit_of(c.root)} for c in args.checkouts],
     }
     try:

@@ -42,9 +42,7 @@ def run_in_fresh_process(data: Path, dump_dates: list[str], checkout: Path | Non
     for dump_date in dump_dates:
         command += ["--dump-date", dump_date]
     root = checkout or PROJECT_ROOT
-    # The checkout's packages first: `-m` puts the working directory first on the path, PYTHONPATH makes sure.
-    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "CDP_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"), "PYTHONPATH": path}
+    env = {**checkout_environment(root), "CDP_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")}
     used_before = _children_cpu_seconds()
     started_at, started = time.time(), time.perf_counter()
     completed = subprocess.run(command, cwd=root, env=env)
@@ -54,6 +52,12 @@ def run_in_fresh_process(data: Path, dump_dates: list[str], checkout: Path | Non
                            f"(exit code {completed.returncode}, code of {root}); see its output above")
     return {**json.loads(result_file.read_text()), "started_at": started_at, "process_seconds": process_seconds,
             "cpu_seconds": _children_cpu_seconds() - used_before}
+
+
+def checkout_environment(root: Path) -> dict[str, str]:
+    """This environment with `root`'s packages first on the path, for a process that runs that checkout's code:
+    `-m` puts the working directory first, PYTHONPATH makes sure for `-c` too."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
 
 
 def _children_cpu_seconds() -> float:

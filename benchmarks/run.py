@@ -481,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": args.label, "persons": args.persons, "days": args.days, "seed": args.seed,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_figures(), "commit": commit_of(), "pid": os.getpid(),
-        "memory_limit": os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)"),
+        "memory_limit": memory_limit_in_use(),
     }
     try:
         with RssMonitor() as monitor, MachineMonitor() as machine, DiskMonitor(data) as disk:
@@ -701,6 +701,11 @@ def quiet_environment(memory_limit: str | None) -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     if memory_limit:
         os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = memory_limit
+
+
+def memory_limit_in_use() -> str:
+    """DuckDB's memory limit the nights run with, as the report states it."""
+    return os.environ.get("CDP_DUCKDB_MEMORY_LIMIT", "10GB (default of profiles.yml and the loader)")
 
 
 def machine_figures() -> dict:
