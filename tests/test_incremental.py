@@ -8,6 +8,7 @@ log, which records history by design.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -220,7 +221,8 @@ def _full_builds_differences(root, models, *dbt_args: str,
     compiled = run_dbt(root, "compile", "--full-refresh", "--select", " ".join(models), *dbt_args)
     assert compiled.returncode == 0, compiled.stdout[-3000:]
     differences = {}
-    with warehouse_connection(root) as con:
+    # dbt ran in the data directory (run_dbt): the compiled SQL reads the lake relative to it.
+    with warehouse_connection(root) as con, contextlib.chdir(root):
         for model in models:
             left_out = ignored.get(model, ()) if isinstance(ignored, dict) else ignored
             columns = f"* exclude ({', '.join(left_out)})" if left_out else "*"
