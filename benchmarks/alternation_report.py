@@ -148,7 +148,9 @@ def write_markdown(report: dict) -> str:
             paired = summary["against_first"][label]
             lines += [
                 "",
-                f"**{label} against {first}**, round by round ({label} minus {first}; negative: {label} faster):",
+                f"**{label} against {first}**, round by round ({label} minus {first}; negative: {label} faster). "
+                f"Each starts from the state its own full night left: with one commit in two worktrees, the states "
+                f"alone made the one-day night at M about 3 s apart (docs/performance.md, section BE).",
                 "",
                 "| figure | median difference | range | rounds faster |",
                 "|---|---:|---:|---:|",
