@@ -11,7 +11,10 @@ What it does:
 1. generates the sample retailer once (--days dumps, one more held back) with this checkout's generator; every
    checkout's landing zone links to the same dump folders;
 2. for each checkout, the full night over the --days dumps, with that checkout's code, in a data directory of its
-   own (<data-dir>/<label>); the state it leaves (lake, warehouse, exports, quality) is kept aside;
+   own (<data-dir>/<label>); the state it leaves (lake, warehouse, exports, quality) is kept aside. With
+   --one-full-night only the first checkout runs it, and every other checkout starts from a copy of what it left
+   (its Dagster history too), for codes that write the same full night: two full nights of one code leave states
+   that alone moved the one-day night at M by about 3 s (docs/performance.md, section BE);
 3. --rounds rounds. In each, for every kind of night asked for (--nights: `unchanged`, a night with nothing new;
    `one-day`, the held-back dump lands), every checkout runs that night from its kept state, put back and checked
    first (benchmarks/night_state.py). Every other round runs the checkouts in reverse order (A B, B A, ...), so a
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -46,7 +50,7 @@ from pathlib import Path
 from benchmarks.machine import speed_probe
 from benchmarks.monitor import RssMonitor
 from benchmarks.night import checkout_environment, run_in_fresh_process
-from benchmarks.night_state import restore_state, save_state
+from benchmarks.night_state import LINKED_FOLDERS, restore_state, save_state
 from benchmarks.run import (HELD_BACK, add_data_arguments, check_disk, commit_of, dbt_breakdown, generate,
                             hold_back_last_dump, log, machine_figures, memory_limit_in_use,
                             quiet_environment)
@@ -96,6 +100,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=4,
                    help="rounds of nights, every checkout once per kind (default 4: an even number lets each "
                         "checkout run first as often as last)")
+    p.add_argument("--one-full-night", action="store_true",
+                   help="run the full night with the first checkout only and start every checkout from what it "
+                        "left: for codes that write the same full night (the states of two full nights differ)")
     p.add_argument("--nights", default=",".join(NIGHT_KINDS),
                    help=f"kinds of night to alternate, comma-separated: {', '.join(NIGHT_KINDS)} (default both)")
     args = p.parse_args(argv)
@@ -191,19 +198,53 @@ def write_instance_settings(checkout: Checkout, data: Path) -> None:
 
 
 def build_warehouses(checkouts: list[Checkout], data: Path, dumps: dict[str, Path], full_dates: list[str],
-                     monitor: RssMonitor) -> tuple[dict[str, dict], dict[str, dict]]:
+                     monitor: RssMonitor, one_full_night: bool = False) -> tuple[dict[str, dict], dict[str, dict]]:
     """Each checkout's full night in its own data directory, and the state it left kept aside: the full nights and
-    the kept states' fingerprints, by label."""
+    the kept states' fingerprints, by label. With `one_full_night`, the first checkout's night only, copied to the
+    others' data directories."""
     full, kept = {}, {}
     for checkout in checkouts:
         night_data = data / checkout.label
         shutil.rmtree(night_data, ignore_errors=True)
-        link_landing(night_data, dumps, full_dates)
-        write_instance_settings(checkout, night_data)
-        log(f"{checkout.label}: full night over {full_dates} with the code of {checkout.root}")
-        full[checkout.label] = run_night(checkout, night_data, full_dates, monitor, f"{checkout.label} full")
+        if one_full_night and full:
+            source = next(iter(full))
+            log(f"{checkout.label}: starts from {source}'s full night (copied)")
+            copy_night_data(data / source, night_data)
+            write_instance_settings(checkout, night_data)
+            parse_for(checkout, night_data)
+        else:
+            link_landing(night_data, dumps, full_dates)
+            write_instance_settings(checkout, night_data)
+            log(f"{checkout.label}: full night over {full_dates} with the code of {checkout.root}")
+            full[checkout.label] = run_night(checkout, night_data, full_dates, monitor, f"{checkout.label} full")
         kept[checkout.label] = save_state(night_data, night_data / KEPT_STATE)
     return full, kept
+
+
+def copy_night_data(source: Path, target: Path) -> None:
+    """Another checkout's data directory as a night left it: the lake hard-linked (ingestion never writes a lake
+    file in place, benchmarks/night_state.py), the landing zone's links kept as links, everything else copied,
+    the Dagster history included (the partitions it knows, the runs it holds)."""
+    def copy(src: str, dst: str) -> None:
+        linked = Path(src).relative_to(source).parts[0] in LINKED_FOLDERS
+        (os.link if linked else shutil.copy2)(src, dst)
+
+    def kept_state(directory: str, names: list[str]) -> list[str]:
+        return [KEPT_STATE.parts[0]] if Path(directory) == source else []
+
+    shutil.copytree(source, target, symlinks=True, copy_function=copy, ignore=kept_state)
+
+
+def parse_for(checkout: Checkout, data: Path) -> None:
+    """The checkout's dbt project parsed for `data`, as its own full night would have left it: otherwise its first
+    night would parse the project when it loads the code location (about 6 s at M, docs/performance.md, BD)."""
+    command = [checkout.python, "-c", "from orchestration.dbt.project import dbt_project; dbt_project()"]
+    completed = subprocess.run(command, cwd=checkout.root, env={**checkout_environment(checkout.root),
+                                                                "CDP_DATA_DIR": str(data)},
+                               capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{checkout.label}: the code of {checkout.root} could not parse its dbt project for "
+                           f"{data}:\n{completed.stderr[-2000:]}")
 
 
 def alternate(checkouts: list[Checkout], kinds: list[str], rounds: int, data: Path, dumps: dict[str, Path],
@@ -238,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_environment(args.memory_limit)
     report: dict = {
         "persons": args.persons, "days": args.days, "seed": args.seed, "rounds": args.rounds, "kinds": args.kinds,
+        "one_full_night": args.one_full_night,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine_figures(),
         "memory_limit": memory_limit_in_use(),
         "checkouts": [{**asdict(c), "root": str(c.root), "commit": commit_of(c.root)} for c in args.checkouts],
@@ -250,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             full_dates, held = hold_back_last_dump(generated)
             dumps = {date: generated / "landing" / date for date in full_dates}
             dumps[held] = generated / HELD_BACK / held
-            report["full"], kept = build_warehouses(args.checkouts, data, dumps, full_dates, monitor)
+            report["full"], kept = build_warehouses(args.checkouts, data, dumps, full_dates, monitor,
+                                                    args.one_full_night)
             report["kept_states"] = kept
             report["nights"] = alternate(args.checkouts, args.kinds, args.rounds, data, dumps, full_dates, held,
                                          kept, monitor)

@@ -119,10 +119,17 @@ def write_markdown(report: dict) -> str:
         "",
         "## The full night (once per checkout, before the rounds: not alternated)",
         "",
+        *([f"Run by {first} only (--one-full-night): every checkout started from a copy of the state it left.", ""]
+          if report.get("one_full_night") else []),
         "| checkout | " + " | ".join(FIGURES.values()) + " |",
         "|---|" + "---:|" * len(FIGURES),
-        *[f"| {label} | " + " | ".join(f"{report['full'][label][f]:.2f}" for f in FIGURES) + " |" for label in labels],
+        *[f"| {label} | " + " | ".join(f"{report['full'][label][f]:.2f}" for f in FIGURES) + " |"
+          for label in labels if label in report["full"]],
     ]
+    states = (f"Both start from a copy of {first}'s full night." if report.get("one_full_night") else
+              "Each starts from the state its own full night left: with one commit in two worktrees, the states "
+              "alone made the one-day night at M about 3 s apart (docs/performance.md, section BE); "
+              "--one-full-night starts both from one.")
     for kind in report["kinds"]:
         summary = report["summary"][kind]
         probe = summary["duckdb_probe_seconds"]
@@ -149,8 +156,7 @@ def write_markdown(report: dict) -> str:
             lines += [
                 "",
                 f"**{label} against {first}**, round by round ({label} minus {first}; negative: {label} faster). "
-                f"Each starts from the state its own full night left: with one commit in two worktrees, the states "
-                f"alone made the one-day night at M about 3 s apart (docs/performance.md, section BE).",
+                f"{states}",
                 "",
                 "| figure | median difference | range | rounds faster |",
                 "|---|---:|---:|---:|",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import run
-from benchmarks.alternate import Checkout, parse_args, parse_checkout, round_order
+from benchmarks.alternate import KEPT_STATE, Checkout, copy_night_data, parse_args, parse_checkout, round_order
 from benchmarks.alternation_report import node_differences, paired_differences, summarize
 from orchestration.settings import PROJECT_ROOT
 from tests.conftest import run_benchmark
@@ -149,15 +149,45 @@ def test_the_nodes_that_differ_most_come_first_and_a_new_node_counts():
     assert summary["figures"]["b"]["wall_seconds"]["n"] == 3 and set(summary["against_first"]) == {"b"}
 
 
+def test_a_checkout_can_start_from_a_copy_of_the_first_full_night(tmp_path):
+    dumps = tmp_path / "dumps" / "2026-11-17"
+    dumps.mkdir(parents=True)
+    first = tmp_path / "data" / "first"
+    files = {"lake/raw/shop/orders/dump_date=2026-11-17/part-0.parquet": b"lake",
+             "warehouse/cdp.duckdb": b"warehouse", "exports/2026-11-17/braze/part.csv": b"export",
+             "quality/gx/great_expectations.yml": b"gx", "dagster_home/storage/runs.db": b"runs",
+             f"{KEPT_STATE}/warehouse/cdp.duckdb": b"kept"}
+    for name, content in files.items():
+        (first / name).parent.mkdir(parents=True, exist_ok=True)
+        (first / name).write_bytes(content)
+    (first / "landing").mkdir()
+    (first / "landing" / "2026-11-17").symlink_to(dumps, target_is_directory=True)
+
+    second = tmp_path / "data" / "second"
+    copy_night_data(first, second)
+    for name, content in files.items():
+        if not name.startswith(str(KEPT_STATE)):
+            assert (second / name).read_bytes() == content, name
+    lake_file = "lake/raw/shop/orders/dump_date=2026-11-17/part-0.parquet"
+    assert (second / lake_file).stat().st_ino == (first / lake_file).stat().st_ino, "the lake is linked, not copied"
+    assert (second / "warehouse/cdp.duckdb").stat().st_ino != (first / "warehouse/cdp.duckdb").stat().st_ino
+    (second / "warehouse/cdp.duckdb").write_bytes(b"written by the second checkout's night")
+    assert (first / "warehouse/cdp.duckdb").read_bytes() == b"warehouse"
+    assert (second / "landing" / "2026-11-17").is_symlink()
+    assert (second / "landing" / "2026-11-17").resolve() == dumps.resolve(), "the dumps are shared"
+    assert not (second / KEPT_STATE.parts[0]).exists(), "the first checkout's kept state is its own"
+
+
 @pytest.fixture(scope="module")
 def alternation(tmp_path_factory, second_checkout) -> tuple[dict, Path]:
     # The one-day night only: it lands a dump, so it runs every step a night can. A night with nothing new is the
     # same loop with no dump (test_the_order_within_a_round_is_measured_apart_from_the_code covers both kinds), and
-    # two more nights here would cost about 40 s of every test run.
+    # two more nights here would cost about 40 s of every test run. One full night, copied to the second checkout:
+    # the same code, and a full night less; each checkout's own full night is the first's loop again.
     out = tmp_path_factory.mktemp("alternation")
     run_benchmark("alternate", "--persons", "300", "--days", "2", "--rounds", "1", "--nights", "one-day",
-                  "--checkout", f"first={PROJECT_ROOT}", "--checkout", f"second={second_checkout}", "--out", str(out),
-                  timeout=900)
+                  "--one-full-night", "--checkout", f"first={PROJECT_ROOT}", "--checkout", f"second={second_checkout}",
+                  "--out", str(out), timeout=900)
     return json.loads((out / "alternation.json").read_text()), out
 
 
@@ -173,7 +203,12 @@ def test_every_checkout_runs_the_night_asked_for(alternation):
         assert night["state_before"]["files"] > 0 and night["state_before"]["sha256"]
         assert night["model_seconds"] and night["test_seconds"], "every night keeps its nodes' seconds"
     full_dates = report["full"]["first"]["dump_dates"]
-    assert len(full_dates) == 2 and report["full"]["second"]["dump_dates"] == full_dates
+    assert len(full_dates) == 2 and set(report["full"]) == {"first"}, "only the first checkout ran the full night"
+    assert report["kept_states"]["second"] == report["kept_states"]["first"], "the second starts from a copy"
+    first, second = (next(n for n in report["nights"] if n["checkout"] == label) for label in ("first", "second"))
+    # A full parse when the night loads its code location would add about 4 s (section BD of docs/performance.md).
+    assert second["code_location_seconds"] < first["code_location_seconds"] + 2.5, "parsed before its night"
+
     for night in report["nights"]:
         assert len(night["dump_dates"]) == 1 and night["dump_dates"][0] > full_dates[-1], "the held-back dump lands"
         assert night["ingest_seconds"] > 0
@@ -196,3 +231,4 @@ def test_the_report_compares_each_checkout_with_the_first_round_by_round(alterna
     first, second = report["checkouts"]
     assert first["commit"] and second["commit"] is None, "the copy is no git checkout, and the report says so"
     assert "not a git checkout" in markdown
+    assert "Run by first only (--one-full-night)" in markdown and "a copy of first's full night" in markdown
