@@ -13,8 +13,8 @@ What it does:
 2. for each checkout, the full night over the --days dumps, with that checkout's code, in a data directory of its
    own (<data-dir>/<label>); the state it leaves (lake, warehouse, exports, quality) is kept aside. With
    --one-full-night only the first checkout runs it, and every other checkout starts from a copy of what it left
-   (its Dagster history too), for codes that write the same full night: two full nights of one code leave states
-   that alone moved the one-day night at M by about 3 s (docs/performance.md, section BE);
+   (its Dagster history too), for codes that write the same full night: one full night less per checkout, and
+   one state for all (docs/performance.md, section BE);
 3. --rounds rounds. In each, for every kind of night asked for (--nights: `unchanged`, a night with nothing new;
    `one-day`, the held-back dump lands), every checkout runs that night from its kept state, put back and checked
    first (benchmarks/night_state.py). Every other round runs the checkouts in reverse order (A B, B A, ...), so a
