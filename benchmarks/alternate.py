@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -50,7 +49,7 @@ from pathlib import Path
 from benchmarks.machine import speed_probe
 from benchmarks.monitor import RssMonitor
 from benchmarks.night import checkout_environment, run_in_fresh_process
-from benchmarks.night_state import LINKED_FOLDERS, restore_state, save_state
+from benchmarks.night_state import copy_data_directory, restore_state, save_state
 from benchmarks.run import (HELD_BACK, add_data_arguments, check_disk, commit_of, dbt_breakdown, generate,
                             hold_back_last_dump, log, machine_figures, memory_limit_in_use,
                             quiet_environment)
@@ -188,13 +187,28 @@ def run_night(checkout: Checkout, data: Path, dump_dates: list[str], monitor: Rs
 def write_instance_settings(checkout: Checkout, data: Path) -> None:
     """The Dagster instance's settings (dagster.yaml under the night's DAGSTER_HOME) as the checkout's own code
     writes them: a change to the event log's storage is then timed with the storage it brings."""
-    command = [checkout.python, "-c", "import sys; from pathlib import Path; from benchmarks.run import "
-               "dagster_instance; dagster_instance(Path(sys.argv[1])).dispose()", str(data)]
-    completed = subprocess.run(command, cwd=checkout.root, env=checkout_environment(checkout.root),
+    run_checkout_code(checkout, "import sys; from pathlib import Path; from benchmarks.run import dagster_instance; "
+                      "dagster_instance(Path(sys.argv[1])).dispose()", [str(data)],
+                      f"write its Dagster instance's settings under {data}")
+
+
+def parse_for(checkout: Checkout, data: Path) -> None:
+    """The checkout's dbt project parsed for `data`, as its own full night would have left it: otherwise its first
+    night would parse the project when it loads the code location (about 6 s at M, docs/performance.md, BD)."""
+    run_checkout_code(checkout, "from orchestration.dbt.project import dbt_project; dbt_project()", [],
+                      f"parse its dbt project for {data}", {"CDP_DATA_DIR": str(data)})
+
+
+def run_checkout_code(checkout: Checkout, code: str, arguments: list[str], what: str,
+                      environment: dict[str, str] | None = None) -> None:
+    """A few lines of the checkout's own code, run in its Python from its folder; a failure names the checkout and
+    what the code was to do, with the end of its error output."""
+    completed = subprocess.run([checkout.python, "-c", code, *arguments], cwd=checkout.root,
+                               env={**checkout_environment(checkout.root), **(environment or {})},
                                capture_output=True, text=True)
     if completed.returncode != 0:
-        raise RuntimeError(f"{checkout.label}: the code of {checkout.root} could not write its Dagster instance's "
-                           f"settings under {data}:\n{completed.stderr[-2000:]}")
+        raise RuntimeError(f"{checkout.label}: the code of {checkout.root} could not {what}:\n"
+                           f"{completed.stderr[-2000:]}")
 
 
 def build_warehouses(checkouts: list[Checkout], data: Path, dumps: dict[str, Path], full_dates: list[str],
@@ -222,29 +236,10 @@ def build_warehouses(checkouts: list[Checkout], data: Path, dumps: dict[str, Pat
 
 
 def copy_night_data(source: Path, target: Path) -> None:
-    """Another checkout's data directory as a night left it: the lake hard-linked (ingestion never writes a lake
-    file in place, benchmarks/night_state.py), the landing zone's links kept as links, everything else copied,
-    the Dagster history included (the partitions it knows, the runs it holds)."""
-    def copy(src: str, dst: str) -> None:
-        linked = Path(src).relative_to(source).parts[0] in LINKED_FOLDERS
-        (os.link if linked else shutil.copy2)(src, dst)
-
-    def kept_state(directory: str, names: list[str]) -> list[str]:
-        return [KEPT_STATE.parts[0]] if Path(directory) == source else []
-
-    shutil.copytree(source, target, symlinks=True, copy_function=copy, ignore=kept_state)
-
-
-def parse_for(checkout: Checkout, data: Path) -> None:
-    """The checkout's dbt project parsed for `data`, as its own full night would have left it: otherwise its first
-    night would parse the project when it loads the code location (about 6 s at M, docs/performance.md, BD)."""
-    command = [checkout.python, "-c", "from orchestration.dbt.project import dbt_project; dbt_project()"]
-    completed = subprocess.run(command, cwd=checkout.root, env={**checkout_environment(checkout.root),
-                                                                "CDP_DATA_DIR": str(data)},
-                               capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"{checkout.label}: the code of {checkout.root} could not parse its dbt project for "
-                           f"{data}:\n{completed.stderr[-2000:]}")
+    """Another checkout's data directory as a night left it (benchmarks/night_state.py's copy: the lake linked,
+    the landing zone's links kept), the Dagster history included (the partitions it knows, the runs it holds), the
+    state that checkout keeps aside left out."""
+    copy_data_directory(source, target, leave_out=[KEPT_STATE.parts[0]])
 
 
 def alternate(checkouts: list[Checkout], kinds: list[str], rounds: int, data: Path, dumps: dict[str, Path],

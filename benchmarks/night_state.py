@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 STATE_FOLDERS = ("lake", "warehouse", "exports", "quality")
@@ -25,9 +26,7 @@ def save_state(data: Path, into: Path) -> dict:
     """Keep the state of `data` under `into` (replacing what was there); returns its fingerprint."""
     shutil.rmtree(into, ignore_errors=True)
     into.mkdir(parents=True)
-    for name in STATE_FOLDERS:
-        if (data / name).exists():
-            _copy_folder(data / name, into / name, linked=name in LINKED_FOLDERS)
+    copy_data_directory(data, into, only=STATE_FOLDERS)
     return state_fingerprint(data)
 
 
@@ -39,8 +38,7 @@ def restore_state(data: Path, kept: Path, expected: dict) -> dict:
         raise FileNotFoundError(f"no kept state at {kept}: save_state must run before restore_state")
     for name in STATE_FOLDERS:
         shutil.rmtree(data / name, ignore_errors=True)
-        if (kept / name).exists():
-            _copy_folder(kept / name, data / name, linked=name in LINKED_FOLDERS)
+    copy_data_directory(kept, data, only=STATE_FOLDERS)
     os.sync()
     restored = state_fingerprint(data)
     if restored != expected:
@@ -69,5 +67,21 @@ def state_fingerprint(data: Path) -> dict:
     return {"sha256": digest.hexdigest(), "files": files, "bytes": total}
 
 
-def _copy_folder(source: Path, target: Path, linked: bool) -> None:
-    shutil.copytree(source, target, copy_function=os.link if linked else shutil.copy2)
+def copy_data_directory(source: Path, target: Path, only: Iterable[str] | None = None,
+                        leave_out: Iterable[str] = ()) -> None:
+    """Copy a data directory into `target` (created, or added to): the lake hard-linked, symbolic links (the
+    landing zone's, in the benchmark) kept as links, everything else copied. `only` and `leave_out` choose among
+    its top-level entries."""
+    only = None if only is None else frozenset(only)
+    leave_out = frozenset(leave_out)
+
+    def copy(file: str, into: str) -> None:
+        linked = Path(file).relative_to(source).parts[0] in LINKED_FOLDERS
+        (os.link if linked else shutil.copy2)(file, into)
+
+    def left_out(directory: str, names: list[str]) -> list[str]:
+        if Path(directory) != source:
+            return []
+        return [name for name in names if name in leave_out or (only is not None and name not in only)]
+
+    shutil.copytree(source, target, symlinks=True, copy_function=copy, ignore=left_out, dirs_exist_ok=True)

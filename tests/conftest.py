@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,36 +236,36 @@ def run_dbt(root: Path, *args: str) -> subprocess.CompletedProcess:
     test's dbt left (`_shared_parse_state`) and dbt parses only what changed, instead of the whole project (about
     3.5 s per test here).
     """
-    from orchestration.dbt.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE_FILE, dbt_environment
-    from orchestration.settings import DATA_DIR_ENV, data_paths
+    from orchestration.dbt.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, PARTIAL_PARSE_FILE, TELEMETRY_OFF
+    from orchestration.settings import DATA_DIR_ENV
 
     target = dbt_target_dir(root)
     parse_state = target / PARTIAL_PARSE_FILE
-    if not parse_state.exists() and _shared_parse_state.exists():
+    shared = _shared_parse_state.get("file")
+    if shared and shared.exists() and not parse_state.exists():
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(_shared_parse_state, parse_state)
+        shutil.copy(shared, parse_state)
     completed = subprocess.run(
         [str(DBT_EXECUTABLE), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(target)],
-        cwd=root, env={**os.environ, **dbt_environment(data_paths(root)), DATA_DIR_ENV: "."},
-        capture_output=True, text=True,
+        cwd=root, env={**os.environ, **TELEMETRY_OFF, DATA_DIR_ENV: "."}, capture_output=True, text=True,
     )
     # A state parsed with --vars would make the next runs without them parse everything again.
-    if parse_state.exists() and not _shared_parse_state.exists() and "--vars" not in args:
-        _shared_parse_state.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(parse_state, _shared_parse_state)
+    if shared and parse_state.exists() and not shared.exists() and "--vars" not in args:
+        shutil.copy(parse_state, shared)
     return completed
 
 
-# dbt's saved parse state, as the first run_dbt of the session left it (tests/conftest.py: run_dbt). A test
-# process of its own: one session never reads a parse state of another checkout or dbt version.
-_shared_parse_state = Path(tempfile.gettempdir()) / f"cdp-tests-{os.getpid()}" / "partial_parse.msgpack"
+# dbt's saved parse state, as the first run_dbt of the session left it (run_dbt). Its file lies in the session's
+# own temporary folder: a session never reads the parse state of another checkout or dbt version.
+_shared_parse_state: dict[str, Path] = {}
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _remove_shared_parse_state():
-    yield
-    shutil.rmtree(_shared_parse_state.parent, ignore_errors=True)
+def _shared_parse_state_file(tmp_path_factory):
+    from orchestration.dbt.project import PARTIAL_PARSE_FILE
+
+    _shared_parse_state["file"] = tmp_path_factory.mktemp("dbt-parse-state") / PARTIAL_PARSE_FILE
 
 
 def _return_an_old_order(landing: Path, first_dump: str, last_dump: str) -> str:
