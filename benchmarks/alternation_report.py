@@ -4,7 +4,9 @@ checkout against the first, round by round.
 A round runs every checkout once, minutes apart, so the difference within a round is freed of the hour's drift
 that separates two benchmark runs; its median over the rounds, its range and the number of rounds in which the
 other checkout was faster say how settled a difference is. Three rounds of five faster by a second is no finding;
-five of five, with a range that stays on one side of zero, is.
+five of five, with a range that stays on one side of zero, is. The mean difference's 95% interval (Student's t over
+the rounds' differences) says it in one figure: a difference whose interval holds zero is not settled, and the
+interval narrows only with the square root of the rounds (docs/performance.md, section BF).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ FIGURES = {
 }
 KIND_TITLES = {"unchanged": "A night with nothing new", "one-day": "The one-day night (the held-back dump lands)"}
 NODES_LISTED = 10
+# Student's t, two-sided 95%, for 1 to 30 degrees of freedom; beyond, the normal's 1.96 is within 4%.
+T_95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
 def spread(values: list[float]) -> dict:
@@ -31,15 +36,26 @@ def spread(values: list[float]) -> dict:
             "n": len(values)}
 
 
+def mean_interval(values: list[float]) -> dict | None:
+    """The mean of `values` and the half-width of its 95% interval (Student's t); none from a single value."""
+    if len(values) < 2:
+        return None
+    degrees = len(values) - 1
+    t = T_95[degrees - 1] if degrees <= len(T_95) else 1.96
+    return {"mean": round(statistics.mean(values), 3),
+            "half_width_95": round(t * statistics.stdev(values) / len(values) ** 0.5, 3)}
+
+
 def paired_differences(first: list[dict], other: list[dict]) -> dict:
-    """Per figure, `other` minus `first` within each round they share: median, range and the rounds `other` was
-    faster (a lower figure)."""
+    """Per figure, `other` minus `first` within each round they share: median, range, the rounds `other` was
+    faster (a lower figure), and the mean difference with its 95% interval (`interval`, none from one round)."""
     by_round = {night["round"]: night for night in first}
     pairs = [(by_round[night["round"]], night) for night in other if night["round"] in by_round]
     out = {}
     for figure in FIGURES:
         differences = [b[figure] - a[figure] for a, b in pairs]
-        out[figure] = {**spread(differences), "faster_rounds": sum(d < 0 for d in differences)} if pairs else None
+        out[figure] = {**spread(differences), "faster_rounds": sum(d < 0 for d in differences),
+                       "interval": mean_interval(differences)} if pairs else None
     return out
 
 
@@ -103,6 +119,14 @@ def _signed(value: float) -> str:
     return f"{value:+.2f}"
 
 
+def _interval(figure: dict) -> str:
+    interval = figure.get("interval")
+    if not interval:
+        return "one round: none"
+    settled = abs(interval["mean"]) > interval["half_width_95"]
+    return f"{_signed(interval['mean'])} ± {interval['half_width_95']:.2f}" + ("" if settled else " (holds 0)")
+
+
 def write_markdown(report: dict) -> str:
     labels = [c["label"] for c in report["checkouts"]]
     first = labels[0]
@@ -128,8 +152,10 @@ def write_markdown(report: dict) -> str:
     ]
     states = ((f"Both start from a copy of {first}'s full night." if report.get("one_full_night") else
                "Each starts from the state its own full night left.")
-              + " With one commit on both sides, the one-day night's medians at M still differed by 2.4-4.9 s after "
-                "four rounds (docs/performance.md, section BE): a smaller difference there is no finding.")
+              + " A difference whose 95% interval holds zero is not settled. With one commit on both sides, the "
+                "one-day night at M differed by 4.4-5.6 s (standard deviation) from round to round "
+                "(docs/performance.md, sections BE and BF): four rounds settle about 8 s there, and 3 s needs "
+                "about 14.")
     for kind in report["kinds"]:
         summary = report["summary"][kind]
         probe = summary["duckdb_probe_seconds"]
@@ -158,10 +184,11 @@ def write_markdown(report: dict) -> str:
                 f"**{label} against {first}**, round by round ({label} minus {first}; negative: {label} faster). "
                 f"{states}",
                 "",
-                "| figure | median difference | range | rounds faster |",
-                "|---|---:|---:|---:|",
+                "| figure | median difference | range | rounds faster | mean, 95% interval |",
+                "|---|---:|---:|---:|---:|",
                 *[f"| {title} | {_signed(paired[f]['median'])} | {_signed(paired[f]['min'])} to "
-                  f"{_signed(paired[f]['max'])} | {paired[f]['faster_rounds']} of {paired[f]['n']} |"
+                  f"{_signed(paired[f]['max'])} | {paired[f]['faster_rounds']} of {paired[f]['n']} | "
+                  f"{_interval(paired[f])} |"
                   for f, title in FIGURES.items() if paired[f]],
                 "",
                 f"The dbt nodes whose median seconds differ most ({first} -> {label}):",

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks import run
 from benchmarks.alternate import KEPT_STATE, Checkout, copy_night_data, parse_args, parse_checkout, round_order
-from benchmarks.alternation_report import node_differences, paired_differences, summarize
+from benchmarks.alternation_report import mean_interval, node_differences, paired_differences, summarize
 from orchestration.settings import PROJECT_ROOT
 from tests.conftest import run_benchmark
 
@@ -121,6 +121,18 @@ def test_the_difference_is_taken_within_each_round():
     wall = paired_differences(first, other)["wall_seconds"]
     assert (wall["median"], wall["min"], wall["max"], wall["faster_rounds"], wall["n"]) == (-0.5, -1.0, 1.0, 2, 3)
     assert paired_differences(first, other)["cpu_seconds"]["faster_rounds"] == 0, "equal is not faster"
+
+
+def test_a_difference_is_settled_only_when_its_interval_leaves_zero():
+    # Three rounds 1, 2 and 3 s apart: mean 2 s, standard deviation 1 s, t(2) = 4.303, so 2 +- 2.48 s (settled, if
+    # barely); the same mean over rounds that disagree in sign holds zero; one round gives no interval at all.
+    assert mean_interval([1.0, 2.0, 3.0]) == {"mean": 2.0, "half_width_95": 2.484}
+    assert mean_interval([-4.0, 2.0, 8.0])["half_width_95"] > 2.0
+    assert mean_interval([5.0]) is None
+    first = [_night("a", n, 10.0, {}) for n in (1, 2, 3, 4)]
+    steady = paired_differences(first, [_night("b", n, wall, {}) for n, wall in zip((1, 2, 3, 4), (8, 8.1, 7.9, 8))])
+    assert steady["wall_seconds"]["interval"] == {"mean": -2.0, "half_width_95": 0.13}
+    assert steady["cpu_seconds"]["interval"] == {"mean": 0.0, "half_width_95": 0.0}
 
 
 def test_the_order_within_a_round_is_measured_apart_from_the_code():
@@ -231,4 +243,5 @@ def test_the_report_compares_each_checkout_with_the_first_round_by_round(alterna
     first, second = report["checkouts"]
     assert first["commit"] and second["commit"] is None, "the copy is no git checkout, and the report says so"
     assert "not a git checkout" in markdown
+    assert "| mean, 95% interval |" in markdown and "one round: none" in markdown, "one round settles nothing"
     assert "Run by first only (--one-full-night)" in markdown and "a copy of first's full night" in markdown
